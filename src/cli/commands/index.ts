@@ -1,0 +1,4 @@
+import type { Command } from '../command.js';
+
+/** Every verb of the command line, in the order `--help` lists them. */
+export const commands: readonly Command[] = [];

@@ -1,0 +1,4 @@
+// The public barrel of Stevedore: the library's whole API. The CLI and the gRPC adapter import
+// from here and nowhere else.
+export * from './errors.js';
+export * from './oci/index.js';
