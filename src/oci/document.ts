@@ -63,7 +63,9 @@ export function manifestMediaType(bytes: Uint8Array, announced?: string): string
   } catch {
     // parseManifest reports the syntax error with context.
   }
-  if (schemaVersion === 1 || isSchema1MediaType(typeof declared === 'string' ? declared : announced)) {
+  // Schema 1 is recognised by its version on a non-index document, or by its media type; an
+  // index with a wrong schemaVersion is left to the schema check, which names the field.
+  if ((schemaVersion === 1 && !hasManifests) || isSchema1MediaType(typeof declared === 'string' ? declared : announced)) {
     throw new InvalidDocumentError('manifest', 'Docker schema 1 manifests are not supported (deprecated since 2017); re-push the image with a current client');
   }
   if (typeof declared === 'string' && declared !== '') return declared;

@@ -35,8 +35,16 @@ export class TooLargeError extends StevedoreError {
 /** A manifest, index, config or layout document does not follow the OCI specification. */
 export class InvalidDocumentError extends StevedoreError {
   override name = 'InvalidDocumentError';
-  constructor(readonly what: string, reason: string, options?: { cause?: unknown }) {
+  constructor(readonly what: string, readonly reason: string, options?: { cause?: unknown }) {
     super('INVALID_DOCUMENT', `invalid ${what}: ${reason}`, options);
+  }
+}
+
+/** A platform string (`os/architecture[/variant]`) could not be parsed. */
+export class InvalidPlatformError extends StevedoreError {
+  override name = 'InvalidPlatformError';
+  constructor(readonly input: string, reason: string) {
+    super('INVALID_PLATFORM', `invalid platform ${JSON.stringify(truncate(input))}: ${reason}`);
   }
 }
 
