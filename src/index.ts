@@ -2,3 +2,4 @@
 // from here and nowhere else.
 export * from './errors.js';
 export * from './oci/index.js';
+export * from './dockerfile/index.js';

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { parseCommand } from './parse.js';
 
 /** Every verb of the command line, in the order `--help` lists them. */
-export const commands: readonly Command[] = [];
+export const commands: readonly Command[] = [parseCommand];
