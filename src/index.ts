@@ -3,3 +3,4 @@
 export * from './errors.js';
 export * from './oci/index.js';
 export * from './dockerfile/index.js';
+export * from './layers/index.js';

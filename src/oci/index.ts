@@ -11,3 +11,5 @@ export * from './content.js';
 export * from './memory.js';
 export * from './layout.js';
 export * from './copy.js';
+export * from './image.js';
+export * from './load.js';

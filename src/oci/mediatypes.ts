@@ -81,3 +81,18 @@ export function layerMediaType(compression: Compression, family: 'oci' | 'docker
   }
   return compression === 'gzip' ? OCI.layerGzip : compression === 'zstd' ? OCI.layerZstd : OCI.layer;
 }
+
+/**
+ * The OCI twin of a layer media type (Docker's gzip layers have the same bytes as OCI's
+ * tar+gzip), used when an image is rewritten into the OCI family.
+ */
+export function toOciLayerMediaType(mediaType: string): string {
+  if (mediaType === DOCKER.layerGzip) return OCI.layerGzip;
+  if (mediaType === DOCKER.layerForeignGzip) return OCI.layerNondistributableGzip;
+  return mediaType;
+}
+
+/** Whether a manifest media type belongs to the Docker schema 2 family. */
+export function isDockerMediaType(mediaType: string | undefined): boolean {
+  return mediaType !== undefined && mediaType.startsWith('application/vnd.docker.');
+}

@@ -1,0 +1,322 @@
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { StevedoreError, throwIfAborted } from '../errors.js';
+import { Digester, layerCompression, type Compression, type Digest } from '../oci/index.js';
+import { decompress } from './compression.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX, normalizeArchivePath, splitPath } from './entry.js';
+import { InvalidArchiveError, UnsafeArchiveError } from './errors.js';
+import { RootResolver } from './resolve.js';
+import { readTar, type ArchiveLimits, type TarHeader } from './tar-reader.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A layer blob to read: compressed or not, opened when its turn comes. */
+export interface LayerInput {
+  /** The bytes, or a function that opens them (called once, when the layer is read). */
+  readonly content: AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>);
+  /** The layer's media type, which names its compression; sniffed from magic bytes when absent. */
+  readonly mediaType?: string | undefined;
+}
+
+/** The decompressed tar bytes of a layer input, hashed on the way (the diffID). */
+export async function openLayerInput(input: LayerInput | AsyncIterable<Uint8Array>, digester?: Digester): Promise<AsyncIterable<Uint8Array>> {
+  const layer: LayerInput = Symbol.asyncIterator in input ? { content: input } : input;
+  const content = typeof layer.content === 'function' ? await layer.content() : layer.content;
+  let compression: Compression | 'auto' = 'auto';
+  if (layer.mediaType !== undefined) {
+    const known = layerCompression(layer.mediaType);
+    if (known === undefined) throw new InvalidArchiveError(`${JSON.stringify(layer.mediaType)} is not a layer media type`);
+    compression = known;
+  }
+  const tar = decompress(content, compression);
+  if (digester === undefined) return tar;
+  return (async function* () {
+    for await (const chunk of tar) {
+      digester.update(chunk);
+      yield chunk;
+    }
+  })();
+}
+
+export interface ExtractOptions {
+  /**
+   * Record the archive's uid/gid on what is created. Default: when running as root (only root
+   * may give files away).
+   */
+  readonly preserveOwnership?: boolean | undefined;
+  /**
+   * Create character and block devices (with `mknod`). Default: when running as root. When
+   * off, a device entry fails the extraction with `UnsafeArchiveError` (reason `device`).
+   */
+  readonly allowDevices?: boolean | undefined;
+  /**
+   * `'apply'` (default): a whiteout deletes what it names in the tree below and is not created;
+   * `'keep'`: whiteouts are extracted as the empty files they are (to inspect a diff).
+   */
+  readonly whiteouts?: 'apply' | 'keep' | undefined;
+  readonly limits?: Partial<ArchiveLimits> | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface ExtractResult {
+  /** sha256 of the uncompressed tar: compare with the config's diffID. */
+  readonly diffId: Digest;
+  readonly uncompressedSize: number;
+  readonly entries: number;
+}
+
+/** A filesystem operation failed while extracting (permissions, disk full...). */
+export class ExtractError extends StevedoreError {
+  override name = 'ExtractError';
+  constructor(
+    readonly entry: string,
+    cause: unknown,
+  ) {
+    super('EXTRACT_FAILED', `cannot extract ${JSON.stringify(entry)}: ${(cause as Error).message ?? String(cause)}`, { cause });
+  }
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+interface DirectoryMetadata {
+  readonly path: string;
+  readonly ino: number;
+  readonly header: TarHeader;
+}
+
+/** State of one layer being applied. */
+class Applier {
+  readonly resolver: RootResolver;
+  readonly preserveOwnership: boolean;
+  readonly allowDevices: boolean;
+  readonly applyWhiteouts: boolean;
+  /** Every path this layer created, with their ancestors: what an opaque whiteout must keep. */
+  readonly touched = new Set<string>();
+  readonly directories: DirectoryMetadata[] = [];
+
+  constructor(root: string, options: ExtractOptions) {
+    this.resolver = new RootResolver(root);
+    this.preserveOwnership = options.preserveOwnership ?? isRoot();
+    this.allowDevices = options.allowDevices ?? isRoot();
+    this.applyWhiteouts = (options.whiteouts ?? 'apply') === 'apply';
+  }
+
+  async entry(header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
+    const path = normalizeArchivePath(header.name);
+    if (path === '') return; // the root itself: its metadata belongs to the caller
+    const { parent, base } = splitPath(path);
+    if (this.applyWhiteouts && base.startsWith(WHITEOUT_PREFIX)) {
+      if (base === OPAQUE_WHITEOUT) await this.#opaque(parent, header.name);
+      else if (!base.startsWith(WHITEOUT_META_PREFIX)) await this.#whiteout(parent, base.slice(WHITEOUT_PREFIX.length), header.name);
+      return;
+    }
+    this.#touch(path);
+    try {
+      await this.#create(path, parent, base, header, content);
+    } catch (err) {
+      if (err instanceof StevedoreError) throw err;
+      throw new ExtractError(header.name, err);
+    }
+  }
+
+  #touch(path: string): void {
+    for (let p = path; p !== '' && !this.touched.has(p); p = splitPath(p).parent) this.touched.add(p);
+  }
+
+  async #create(path: string, parent: string, base: string, header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
+    // Everything that can refuse the entry is checked before anything in the tree is touched.
+    if ((header.type === 'char-device' || header.type === 'block-device') && !this.allowDevices) {
+      throw new UnsafeArchiveError('device', header.name, `${header.type} ${header.devmajor}:${header.devminor} refused (allowDevices is off)`);
+    }
+    if (header.type === 'symlink' && header.linkname === '') throw new InvalidArchiveError('symlink without a target', header.name, header.offset);
+    const linkTarget = header.type === 'hardlink' ? await this.#hardlinkTarget(header) : undefined;
+
+    const parentReal = (await this.resolver.directory(parent, true, header.name))!;
+    const target = join(this.resolver.absolute(parentReal), base);
+    const existing = await lstatOrUndefined(target);
+    if (existing !== undefined && !(existing.isDirectory() && header.type === 'directory')) {
+      // The layer spec: anything but dir-over-dir is removed, then recreated from the entry.
+      await rm(target, { recursive: true, force: true });
+      if (existing.isDirectory() || existing.isSymbolicLink()) this.resolver.invalidate();
+    }
+    switch (header.type) {
+      case 'directory': {
+        if (existing === undefined || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
+        else if (!isRoot()) await chmod(target, (existing.mode & 0o7777) | 0o700); // so children can be written
+        const st = await lstat(target);
+        // Mode, owner and times are set at the end: adding children changes a directory's mtime
+        // and a read-only mode would stop us adding them.
+        this.directories.push({ path, ino: st.ino, header });
+        return;
+      }
+      case 'file':
+        await this.#file(target, header, content);
+        return;
+      case 'symlink':
+        await symlink(header.linkname, target);
+        if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
+        await lutimes(target, header.mtime, header.mtime);
+        return;
+      case 'hardlink':
+        await link(linkTarget!, target);
+        return;
+      case 'char-device':
+      case 'block-device':
+        // Node has no mknod(); coreutils' mknod is on every Linux this runs on.
+        await execFileAsync('mknod', ['--', target, header.type === 'char-device' ? 'c' : 'b', String(header.devmajor), String(header.devminor)]);
+        await this.#metadata(target, header);
+        return;
+      case 'fifo':
+        await execFileAsync('mknod', ['--', target, 'p']);
+        await this.#metadata(target, header);
+        return;
+    }
+  }
+
+  async #file(target: string, header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
+    // O_EXCL | O_NOFOLLOW: whatever was at the path is gone, and nothing may have replaced it.
+    const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      for await (const chunk of content) {
+        let offset = 0;
+        while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+      }
+      // Owner before mode: chown clears setuid and setgid bits.
+      if (this.preserveOwnership) await handle.chown(header.uid, header.gid);
+      await handle.chmod(header.mode);
+      await handle.utimes(header.mtime, header.mtime);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #metadata(target: string, header: TarHeader): Promise<void> {
+    if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
+    await chmod(target, header.mode);
+    await utimes(target, header.mtime, header.mtime);
+  }
+
+  /** A hardlink target inside the root: normalised like a name, parents resolved, never a directory. */
+  async #hardlinkTarget(header: TarHeader): Promise<string> {
+    let linkPath: string;
+    try {
+      linkPath = normalizeArchivePath(header.linkname);
+    } catch (err) {
+      if (err instanceof UnsafeArchiveError) throw new UnsafeArchiveError(err.reason, header.name, `hardlink target ${JSON.stringify(header.linkname)}: ${err.message.replace(/^.*?: /, '')}`);
+      throw err;
+    }
+    if (linkPath === '') throw new InvalidArchiveError('hardlink without a target', header.name, header.offset);
+    const { parent, base } = splitPath(linkPath);
+    const parentReal = await this.resolver.directory(parent, false, header.name);
+    const target = parentReal === undefined ? undefined : join(this.resolver.absolute(parentReal), base);
+    const st = target === undefined ? undefined : await lstatOrUndefined(target);
+    if (target === undefined || st === undefined) throw new InvalidArchiveError(`hardlink target ${JSON.stringify(header.linkname)} does not exist`, header.name, header.offset);
+    if (st.isDirectory()) throw new InvalidArchiveError(`hardlink target ${JSON.stringify(header.linkname)} is a directory`, header.name, header.offset);
+    return target;
+  }
+
+  /** `.wh.NAME`: delete NAME of the lower layers (what this layer itself made stays). */
+  async #whiteout(parent: string, name: string, entry: string): Promise<void> {
+    if (name === '' || name === '.' || name === '..') throw new UnsafeArchiveError('path-traversal', entry, 'whiteout of an invalid name');
+    const parentReal = await this.resolver.directory(parent, false, entry);
+    if (parentReal === undefined) return;
+    const victim = parent === '' ? name : `${parent}/${name}`;
+    const target = join(this.resolver.absolute(parentReal), name);
+    const st = await lstatOrUndefined(target);
+    if (st === undefined) return;
+    if (this.touched.has(victim)) {
+      // Made (or entered) by this layer before its whiteout: only lower content goes.
+      if (st.isDirectory()) await this.#removeUntouched(victim, target);
+      return;
+    }
+    await rm(target, { recursive: true, force: true });
+    if (st.isDirectory() || st.isSymbolicLink()) this.resolver.invalidate();
+  }
+
+  /** `.wh..wh..opq`: empty the directory of lower content, wherever the marker sits in the layer. */
+  async #opaque(dir: string, entry: string): Promise<void> {
+    const real = await this.resolver.directory(dir, false, entry);
+    if (real === undefined) return;
+    await this.#removeUntouched(dir, this.resolver.absolute(real));
+  }
+
+  async #removeUntouched(dir: string, abs: string): Promise<void> {
+    for (const name of await readdir(abs)) {
+      const child = dir === '' ? name : `${dir}/${name}`;
+      const childAbs = join(abs, name);
+      if (!this.touched.has(child)) {
+        const st = await lstat(childAbs);
+        await rm(childAbs, { recursive: true, force: true });
+        if (st.isDirectory() || st.isSymbolicLink()) this.resolver.invalidate();
+      } else if ((await lstat(childAbs)).isDirectory()) {
+        await this.#removeUntouched(child, childAbs);
+      }
+    }
+  }
+
+  /** Directory modes, owners and times, deepest first, on directories that are still the ones made. */
+  async finish(): Promise<void> {
+    for (let i = this.directories.length - 1; i >= 0; i--) {
+      const { path, ino, header } = this.directories[i]!;
+      const { parent, base } = splitPath(path);
+      const parentReal = await this.resolver.directory(parent, false, header.name);
+      if (parentReal === undefined) continue;
+      const target = join(this.resolver.absolute(parentReal), base);
+      const st = await lstatOrUndefined(target);
+      // Replaced later in the layer (by a symlink, say): never chmod through it.
+      if (st === undefined || !st.isDirectory() || st.ino !== ino) continue;
+      try {
+        if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
+        await chmod(target, header.mode);
+        await utimes(target, header.mtime, header.mtime);
+      } catch (err) {
+        throw new ExtractError(header.name, err);
+      }
+    }
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Applies one layer (a tar, compressed or not) onto the directory `root`, which is created if
+ * missing. Safe on hostile input: names are normalised (`..` refused, a leading `/` dropped),
+ * parent directories are resolved chroot-style inside the root (see RootResolver), the entry
+ * itself is never followed, hardlink targets resolve inside the root, devices need
+ * `allowDevices`, and every size and count is capped (`limits`). Whiteouts delete from the
+ * tree, as the OCI layer spec describes, including an opaque marker that comes after entries of
+ * its own directory. Returns the diffID computed over the uncompressed bytes.
+ *
+ * A failed extraction leaves `root` partly written: extract into a fresh directory and discard
+ * it on error.
+ */
+export async function extractLayer(input: LayerInput | AsyncIterable<Uint8Array>, root: string, options: ExtractOptions = {}): Promise<ExtractResult> {
+  throwIfAborted(options.signal);
+  await mkdir(root, { recursive: true });
+  const digester = new Digester();
+  const applier = new Applier(root, options);
+  let entries = 0;
+  for await (const { header, content } of readTar(await openLayerInput(input, digester), { limits: options.limits, signal: options.signal })) {
+    entries++;
+    await applier.entry(header, content);
+  }
+  await applier.finish();
+  return { diffId: digester.digest(), uncompressedSize: digester.size, entries };
+}
+
+/** Applies layers in order (lowest first) onto `root`: the image's root filesystem. */
+export async function applyLayers(root: string, layers: Iterable<LayerInput | AsyncIterable<Uint8Array>>, options: ExtractOptions = {}): Promise<ExtractResult[]> {
+  const results: ExtractResult[] = [];
+  for (const layer of layers) results.push(await extractLayer(layer, root, options));
+  return results;
+}

@@ -1,0 +1,97 @@
+import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { splitPath } from './entry.js';
+import { InvalidArchiveError, UnsafeArchiveError } from './errors.js';
+
+/** Linux's own limit on symlinks followed while resolving one path. */
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * Resolves directories of an archive inside an extraction root the way a chroot would, which is
+ * what Docker (it extracts inside a chroot) and containerd (`fs.RootPath`) do: a symlink met
+ * on the way is followed, but an absolute target restarts at the root and `..` never climbs
+ * above it. The result is a path made only of real directories under the root, so the entry
+ * created in it lands inside the root whatever symlinks the archive (or a lower layer) planted.
+ * Debian's merged /usr (`bin -> usr/bin`) resolves as it would inside the container.
+ *
+ * The last component of an entry is never followed: callers create it with `O_NOFOLLOW` or
+ * replace what is there. Resolutions are cached by archive path; `invalidate()` must be called
+ * whenever a directory or symlink is removed or replaced. Defends against hostile archives,
+ * not against another process changing the tree during the extraction.
+ */
+export class RootResolver {
+  readonly #root: string;
+  /** Archive directory path → root-relative real path ('' is the root). */
+  readonly #cache = new Map<string, string>();
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  get root(): string {
+    return this.#root;
+  }
+
+  /** The absolute path of a root-relative real path. */
+  absolute(real: string): string {
+    return real === '' ? this.#root : join(this.#root, real);
+  }
+
+  invalidate(): void {
+    this.#cache.clear();
+  }
+
+  /**
+   * The real (root-relative) directory an archive directory path designates. Missing
+   * directories are created (mode 0755) when `create` is set, else `undefined` is returned.
+   * `entry` names the archive entry in errors.
+   */
+  async directory(dir: string, create: boolean, entry: string): Promise<string | undefined> {
+    if (dir === '') return '';
+    const cached = this.#cache.get(dir);
+    if (cached !== undefined) return cached;
+    const { parent, base } = splitPath(dir);
+    const parentReal = await this.directory(parent, create, entry);
+    if (parentReal === undefined) return undefined;
+    const real = await this.#follow(parentReal === '' ? [] : parentReal.split('/'), [base], create, entry);
+    if (real !== undefined) this.#cache.set(dir, real);
+    return real;
+  }
+
+  /** Walks `pending` components from the real directory `resolved`, following symlinks. */
+  async #follow(resolved: string[], pending: string[], create: boolean, entry: string): Promise<string | undefined> {
+    let hops = 0;
+    const queue = [...pending];
+    const current = [...resolved];
+    while (queue.length > 0) {
+      const part = queue.shift()!;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        current.pop(); // at the root, `..` stays at the root
+        continue;
+      }
+      const abs = join(this.#root, ...current, part);
+      let st;
+      try {
+        st = await lstat(abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if (!create) return undefined;
+        await mkdir(abs, { mode: 0o755 });
+        current.push(part);
+        continue;
+      }
+      if (st.isDirectory()) {
+        current.push(part);
+      } else if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new UnsafeArchiveError('symlink-loop', entry, `more than ${MAX_SYMLINK_HOPS} symlinks in the path`);
+        const target = await readlink(abs);
+        if (target.startsWith('/')) current.length = 0;
+        queue.unshift(...target.split('/'));
+      } else {
+        throw new InvalidArchiveError(`${JSON.stringify([...current, part].join('/'))} is not a directory`, entry);
+      }
+    }
+    return current.join('/');
+  }
+}
