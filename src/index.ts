@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './oci/index.js';
 export * from './dockerfile/index.js';
 export * from './layers/index.js';
+export * from './registry/index.js';

@@ -1,6 +1,10 @@
 import type { Command } from '../command.js';
 import { appendCommand } from './append.js';
+import { copyCommand } from './copy.js';
+import { loginCommand } from './login.js';
+import { logoutCommand } from './logout.js';
 import { parseCommand } from './parse.js';
+import { resolveCommand } from './resolve.js';
 
 /** Every verb of the command line, in the order `--help` lists them. */
-export const commands: readonly Command[] = [appendCommand, parseCommand];
+export const commands: readonly Command[] = [appendCommand, copyCommand, resolveCommand, loginCommand, logoutCommand, parseCommand];

@@ -1,0 +1,290 @@
+import { resolve as resolvePath } from 'node:path';
+import type { Writable } from 'node:stream';
+import {
+  copyGraph,
+  fetchManifest,
+  formatPlatform,
+  formatReference,
+  isIndexMediaType,
+  OciLayout,
+  parseLayoutReference,
+  parsePlatform,
+  parseReference,
+  selectManifest,
+  DEFAULT_PLATFORM,
+  type CopyEvent,
+  type Descriptor,
+  type Reference,
+  type Storage,
+  type Target,
+} from '../../index.js';
+import { apiHost, isRegistryError, PlatformNotFoundError, RegistryClientPool, type RegistryEvent, type RegistryRepository } from '../../index.js';
+import { UsageError, type CliIO, type Command } from '../command.js';
+import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
+
+const USAGE = `Usage: stevedore copy SRC DST [--all] [--platform os/arch[/variant]] [--progress MODE]
+
+Copies an image between registries and OCI layout directories, like "skopeo copy": blobs
+first (skipping what the destination has, mounting across repositories of one registry),
+manifests last, every digest verified. Prints DST pinned by digest.
+
+SRC and DST are each:
+  oci:DIR[:NAME]           an OCI image layout directory (NAME: the org.opencontainers.image.ref.name)
+  [docker://]REF           a registry reference (alpine, host:5000/app:tag, ghcr.io/x/y@sha256:...)
+
+  --all                    copy a multi-platform index whole (default: only the --platform image)
+  --platform P             the platform to take from an index (default linux/amd64)
+  --progress MODE          auto (a live display on a terminal, plain lines otherwise), plain, json
+                           (one JSON event per line), or none; progress goes to standard error
+  --concurrency N          blobs moved at once (default 8)
+
+${REGISTRY_FLAGS_USAGE}
+`;
+
+type Endpoint = { readonly kind: 'layout'; readonly dir: string; readonly tag?: string } | { readonly kind: 'registry'; readonly reference: Reference };
+
+function parseEndpoint(input: string, cwd: string, role: 'source' | 'destination'): Endpoint {
+  if (input.startsWith('oci:')) {
+    const ref = parseLayoutReference(input);
+    return { kind: 'layout', dir: resolvePath(cwd, ref.dir), ...(ref.tag === undefined ? {} : { tag: ref.tag }) };
+  }
+  const rest = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest) || /^(oci-archive|docker-archive|dir|containers-storage):/.test(rest)) {
+    throw new UsageError(`unsupported ${role} ${JSON.stringify(input)}: use oci:DIR[:NAME] or a registry reference`);
+  }
+  return { kind: 'registry', reference: parseReference(rest) };
+}
+
+function describeEndpoint(endpoint: Endpoint): string {
+  return endpoint.kind === 'layout' ? `oci:${endpoint.dir}${endpoint.tag === undefined ? '' : `:${endpoint.tag}`}` : formatReference(endpoint.reference);
+}
+
+type ProgressMode = 'auto' | 'plain' | 'json' | 'none';
+
+/** Whole-copy attempts when an upload from a one-shot stream is interrupted. */
+const MAX_COPY_ATTEMPTS = 3;
+
+export const copyCommand: Command = {
+  name: 'copy',
+  summary: 'copy an image between registries and OCI layouts',
+  usage: USAGE,
+  async run(args: string[], io: CliIO): Promise<number> {
+    const { values, positionals } = parseCommandLine('copy', args, {
+      ...REGISTRY_FLAG_OPTIONS,
+      all: { type: 'boolean' },
+      platform: { type: 'string' },
+      progress: { type: 'string' },
+      concurrency: { type: 'string' },
+    });
+    if (positionals.length !== 2) throw new UsageError('copy takes a source and a destination');
+    const source = parseEndpoint(positionals[0]!, io.cwd, 'source');
+    const destination = parseEndpoint(positionals[1]!, io.cwd, 'destination');
+    const mode = (values.progress ?? 'auto') as ProgressMode;
+    if (!['auto', 'plain', 'json', 'none'].includes(mode)) throw new UsageError(`--progress must be auto, plain, json or none, not ${JSON.stringify(mode)}`);
+    if (values.all === true && values.platform !== undefined) throw new UsageError('--all and --platform exclude each other');
+    const platform = values.platform === undefined ? DEFAULT_PLATFORM : parsePlatform(values.platform as string);
+    const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+    if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
+      throw new UsageError('--concurrency must be an integer from 1 to 64');
+    }
+
+    const progress = new Progress(io.stderr, mode === 'auto' ? ((io.stderr as { isTTY?: boolean }).isTTY === true ? 'tty' : 'plain') : mode);
+    const pool = new RegistryClientPool(registryOptions(values as RegistryFlagValues, io, (e) => progress.registry(e)));
+    const signal = io.signal === undefined ? {} : { signal: io.signal };
+    try {
+      const src = await openEndpoint(source, pool, false);
+      let root = await resolveSource(source, src.store);
+      if (isIndexMediaType(root.mediaType) && values.all !== true) {
+        const index = await fetchManifest(src.store, root, signal);
+        if (index.kind !== 'index') throw new UsageError('the source index is not an index');
+        const chosen = selectManifest(index.value, platform);
+        if (chosen === undefined) {
+          const available = index.value.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(m.platform)]));
+          throw new PlatformNotFoundError(describeEndpoint(source), formatPlatform(platform), available);
+        }
+        root = chosen;
+      }
+      if (destination.kind === 'registry' && destination.reference.digest !== undefined && destination.reference.digest !== root.digest) {
+        throw new UsageError(`the destination names digest ${destination.reference.digest}, but the source is ${root.digest}`);
+      }
+
+      const dst = await openEndpoint(destination, pool, true);
+      const sameRegistry =
+        source.kind === 'registry' &&
+        destination.kind === 'registry' &&
+        apiHost(source.reference.registry) === apiHost(destination.reference.registry) &&
+        source.reference.repository !== destination.reference.repository;
+      const copy = (): ReturnType<typeof copyGraph> =>
+        copyGraph(src.store, dst.store, root, {
+          ...signal,
+          onEvent: (e) => progress.copy(e),
+          ...(concurrency === undefined ? {} : { concurrency }),
+          ...(sameRegistry ? { mountFrom: () => source.reference.repository } : {}),
+        });
+      // copyGraph hands the destination one-shot streams; an upload cut off mid-stream cannot be
+      // resumed from them, but the copy can be run again: what already arrived is skipped.
+      let result: Awaited<ReturnType<typeof copyGraph>>;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          result = await copy();
+          break;
+        } catch (err) {
+          if (!isRegistryError(err) || err.code !== 'UPLOAD_INTERRUPTED' || attempt >= MAX_COPY_ATTEMPTS) throw err;
+          progress.note(`retry   the copy (attempt ${attempt}/${MAX_COPY_ATTEMPTS} failed: ${err.message})`);
+        }
+      }
+
+      let pinned: string;
+      if (destination.kind === 'registry') {
+        const tag = destination.reference.tag;
+        if (tag !== undefined && destination.reference.digest === undefined) await dst.store.tag(root, tag, signal);
+        pinned = formatReference({ registry: destination.reference.registry, repository: destination.reference.repository, digest: root.digest });
+      } else {
+        const tag = destination.tag ?? (source.kind === 'layout' ? source.tag : source.reference.tag) ?? 'latest';
+        await dst.store.tag(root, tag, signal);
+        pinned = `oci:${destination.dir}:${tag}@${root.digest}`;
+      }
+      progress.done(result);
+      io.stdout.write(`${pinned}\n`);
+      return 0;
+    } finally {
+      progress.stop();
+      await pool.close();
+    }
+  },
+};
+
+async function openEndpoint(endpoint: Endpoint, pool: RegistryClientPool, create: boolean): Promise<{ store: Target & Storage }> {
+  if (endpoint.kind === 'layout') return { store: await OciLayout.open(endpoint.dir, { create }) };
+  const repo: RegistryRepository = pool.repository(endpoint.reference);
+  return { store: repo };
+}
+
+async function resolveSource(endpoint: Endpoint, store: Target): Promise<Descriptor> {
+  if (endpoint.kind === 'registry') return await store.resolve(endpoint.reference.digest ?? endpoint.reference.tag ?? 'latest');
+  const layout = store as OciLayout;
+  return endpoint.tag === undefined ? await layout.resolveOnly() : await layout.resolve(endpoint.tag);
+}
+
+interface Transfer {
+  readonly digest: string;
+  transferred: number;
+  readonly size: number;
+}
+
+/**
+ * Renders copy and registry events: a live display on a terminal (one line per blob in flight,
+ * redrawn at most ten times a second), plain lines, or JSON lines.
+ */
+class Progress {
+  readonly #out: Writable;
+  readonly #mode: 'tty' | 'plain' | 'json' | 'none';
+  readonly #active = new Map<string, Transfer>();
+  #drawn = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(out: Writable, mode: 'tty' | 'plain' | 'json' | 'none') {
+    this.#out = out;
+    this.#mode = mode;
+    if (mode === 'tty') {
+      this.#timer = setInterval(() => this.#draw(), 100);
+      this.#timer.unref();
+    }
+  }
+
+  copy(event: CopyEvent): void {
+    const { descriptor } = event;
+    if (this.#mode === 'json') {
+      this.#line(JSON.stringify({ source: 'copy', type: event.type, digest: descriptor.digest, mediaType: descriptor.mediaType, size: descriptor.size }));
+      return;
+    }
+    if (event.type === 'started') {
+      this.#active.set(descriptor.digest, { digest: descriptor.digest, transferred: 0, size: descriptor.size });
+      return;
+    }
+    this.#active.delete(descriptor.digest);
+    if (this.#mode === 'none') return;
+    const verb = event.type === 'copied' ? 'copied ' : event.type === 'skipped' ? 'exists ' : 'mounted';
+    this.#above(`${verb} ${short(descriptor.digest)} ${formatBytes(descriptor.size).padStart(10)}  ${descriptor.mediaType}`);
+  }
+
+  registry(event: RegistryEvent): void {
+    if (this.#mode === 'json') {
+      this.#line(JSON.stringify({ source: 'registry', ...event }));
+      return;
+    }
+    if (event.type === 'blob-progress') {
+      const transfer = this.#active.get(event.digest);
+      if (transfer) transfer.transferred = event.transferred;
+      else this.#active.set(event.digest, { digest: event.digest, transferred: event.transferred, size: event.size });
+    } else if (event.type === 'retry' && this.#mode !== 'none') {
+      this.#above(`retry   ${event.operation} (attempt ${event.attempt}/${event.maxAttempts} failed: ${event.cause.message}); again in ${event.delayMs} ms`);
+    } else if (event.type === 'upload-resumed' && this.#mode !== 'none') {
+      this.#above(`resume  ${short(event.digest)} from byte ${event.offset}`);
+    }
+  }
+
+  note(text: string): void {
+    if (this.#mode === 'json') this.#line(JSON.stringify({ source: 'copy', type: 'note', message: text }));
+    else if (this.#mode !== 'none') this.#above(text);
+  }
+
+  done(result: { copied: number; mounted: number; skipped: number; bytes: number }): void {
+    if (this.#mode === 'json') {
+      this.#line(JSON.stringify({ source: 'copy', type: 'done', ...result }));
+    } else if (this.#mode !== 'none') {
+      this.#above(`done: ${result.copied} copied (${formatBytes(result.bytes)}), ${result.mounted} mounted, ${result.skipped} already there`);
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#clear();
+  }
+
+  /** Prints a permanent line above the live display. */
+  #above(text: string): void {
+    this.#clear();
+    this.#line(text);
+    this.#draw();
+  }
+
+  #line(text: string): void {
+    this.#out.write(`${text}\n`);
+  }
+
+  #clear(): void {
+    if (this.#mode !== 'tty' || this.#drawn === 0) return;
+    this.#out.write(`\x1b[${this.#drawn}A\x1b[J`);
+    this.#drawn = 0;
+  }
+
+  #draw(): void {
+    if (this.#mode !== 'tty' || this.#timer === undefined) return;
+    this.#clear();
+    const lines = [...this.#active.values()].slice(0, 12).map((t) => {
+      const ratio = t.size > 0 ? Math.min(1, t.transferred / t.size) : 1;
+      const bar = '#'.repeat(Math.round(ratio * 20)).padEnd(20, '.');
+      return `${short(t.digest)} [${bar}] ${formatBytes(t.transferred)} / ${formatBytes(t.size)}`;
+    });
+    for (const line of lines) this.#out.write(`${line}\n`);
+    this.#drawn = lines.length;
+  }
+}
+
+function short(digest: string): string {
+  return digest.slice(0, 'sha256:'.length + 12);
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
