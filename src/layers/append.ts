@@ -42,6 +42,11 @@ export interface AppendOptions {
   readonly workers?: number | undefined;
   /** Sets the config's and history's `created` and the layers' mtimes. Default 0. */
   readonly sourceDateEpoch?: number | undefined;
+  /**
+   * For a registry target: repositories of the same registry that may hold a base layer, to
+   * mount it from instead of moving its bytes.
+   */
+  readonly mountFrom?: ((layer: Descriptor) => string | readonly string[] | undefined) | undefined;
   /** Scratch space for blobs on their way into `target`. Default: the OS temp dir. */
   readonly tempDir?: string | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -67,7 +72,8 @@ export async function appendLayers(options: AppendOptions): Promise<AppendResult
   try {
     const base = options.base;
     if (base !== undefined) {
-      for (const layer of base.image.manifest.value.layers) await copyGraph(base.store, target, layer, signal === undefined ? {} : { signal });
+      const copyOptions = { ...(signal === undefined ? {} : { signal }), ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }) };
+      for (const layer of base.image.manifest.value.layers) await copyGraph(base.store, target, layer, copyOptions);
     }
 
     // Keep the base's manifest family when Docker's can express the new layers (gzip only);

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { digestOf, verifyBytes, type Digest, type ExpectedContent } from './digest.js';
 import { InvalidDocumentError, TooLargeError } from './errors.js';
-import { DOCKER, OCI, isIndexMediaType, isSchema1MediaType } from './mediatypes.js';
+import { OCI, isIndexMediaType, isSchema1MediaType } from './mediatypes.js';
 import {
   imageConfigSchema,
   imageIndexSchema,

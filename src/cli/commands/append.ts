@@ -1,34 +1,37 @@
 import { rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   DEFAULT_PLATFORM,
-  OciLayout,
+  RegistryClientPool,
   appendLayers,
   directorySource,
   loadImage,
-  loadImageByReference,
-  parseLayoutReference,
   parsePlatform,
   type Compression,
   type LoadedImage,
   type ReadOnlyStorage,
 } from '../../index.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
+import { mountSource, openEndpoint, parseEndpoint, resolveEndpoint, type Endpoint } from './endpoints.js';
+import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
 
-const USAGE = `Usage: stevedore append --base scratch|oci:DIR[:TAG] --layer DIR [--layer DIR ...] [OPTIONS]
+const USAGE = `Usage: stevedore append --base scratch|IMAGE --layer DIR [--layer DIR ...] [OPTIONS]
 
-Builds an image from a base plus one layer per directory and writes it to an OCI layout.
-Prints the manifest digest.
+Builds an image from a base plus one layer per directory, writes blobs, config and manifest
+(in that order) to an OCI layout or a registry, and tags it last. Prints the manifest digest.
+IMAGE is oci:DIR[:TAG] (an OCI layout) or a registry reference ([docker://]REF).
 
 Options:
-  --base REF            scratch, or an OCI layout oci:DIR[:TAG]
+  --base IMAGE          scratch, an OCI layout oci:DIR[:TAG], or a registry reference
   --layer DIR           a directory to add as a layer (repeatable, lowest first)
-  --output oci:DIR[:TAG]  where to write the image (default oci:./stevedore-out:latest)
+  --output IMAGE        where to write the image (default oci:./stevedore-out:latest)
   --compression ALG     gzip (default), zstd or none
   --level N             compression level (gzip 1-9, default 6; zstd 1-19, default 3)
-  --platform OS/ARCH    the platform of a scratch image (default linux/amd64)
+  --platform OS/ARCH    the platform of a scratch image, or the one to take from a base index
+                        (default linux/amd64)
   --source-date-epoch N the time of the config, history and layer entries (default $SOURCE_DATE_EPOCH or 0)
+
+${REGISTRY_FLAGS_USAGE}
 `;
 
 function parseCompression(value: string | undefined): Compression | undefined {
@@ -43,12 +46,6 @@ function parseInteger(name: string, value: string | undefined): number | undefin
   return Number(value);
 }
 
-function layoutArgument(flag: string, value: string): { dir: string; tag: string | undefined } {
-  if (!value.startsWith('oci:')) throw new UsageError(`${flag} must be oci:DIR[:TAG], not ${JSON.stringify(value)}`);
-  const ref = parseLayoutReference(value);
-  return { dir: ref.dir, tag: ref.tag };
-}
-
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,
@@ -61,56 +58,48 @@ export const appendCommand: Command = {
   summary: 'build an image from a base and directories, one layer each',
   usage: USAGE,
   async run(args: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        options: {
-          base: { type: 'string' },
-          layer: { type: 'string', multiple: true },
-          output: { type: 'string' },
-          compression: { type: 'string' },
-          level: { type: 'string' },
-          platform: { type: 'string' },
-          'source-date-epoch': { type: 'string' },
-        },
-        allowPositionals: false,
-        strict: true,
-      });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-    const { values } = parsed;
-    if (values.base === undefined) throw new UsageError('--base is required (scratch or oci:DIR[:TAG])');
-    const layerDirs = (values.layer ?? []).map((dir) => resolve(io.cwd, dir));
+    const { values, positionals } = parseCommandLine('append', args, {
+      ...REGISTRY_FLAG_OPTIONS,
+      base: { type: 'string' },
+      layer: { type: 'string', multiple: true },
+      output: { type: 'string' },
+      compression: { type: 'string' },
+      level: { type: 'string' },
+      platform: { type: 'string' },
+      'source-date-epoch': { type: 'string' },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const baseArg = values.base as string | undefined;
+    if (baseArg === undefined) throw new UsageError('--base is required (scratch, oci:DIR[:TAG] or a registry reference)');
+    const layerDirs = ((values.layer as string[] | undefined) ?? []).map((dir) => resolve(io.cwd, dir));
     if (layerDirs.length === 0) throw new UsageError('at least one --layer DIR is required');
     for (const dir of layerDirs) {
       const info = await stat(dir).catch(() => undefined);
       if (!info?.isDirectory()) throw new UsageError(`--layer ${dir}: not a directory`);
     }
-    const compression = parseCompression(values.compression);
-    const level = parseInteger('--level', values.level);
-    const epoch = parseInteger('--source-date-epoch', values['source-date-epoch'] ?? io.env.SOURCE_DATE_EPOCH);
-    const platform = values.platform === undefined ? DEFAULT_PLATFORM : parsePlatform(values.platform);
-    const output = layoutArgument('--output', values.output ?? 'oci:stevedore-out:latest');
-    const outputDir = resolve(io.cwd, output.dir);
-    const tag = output.tag ?? 'latest';
+    const compression = parseCompression(values.compression as string | undefined);
+    const level = parseInteger('--level', values.level as string | undefined);
+    const epoch = parseInteger('--source-date-epoch', (values['source-date-epoch'] as string | undefined) ?? io.env.SOURCE_DATE_EPOCH);
+    const platform = values.platform === undefined ? DEFAULT_PLATFORM : parsePlatform(values.platform as string);
+    const baseEndpoint = baseArg === 'scratch' ? undefined : parseEndpoint(baseArg, io.cwd, '--base');
+    const output = parseEndpoint((values.output as string | undefined) ?? 'oci:stevedore-out:latest', io.cwd, '--output');
+    if (output.kind === 'registry' && output.reference.digest !== undefined) throw new UsageError('--output names a digest: the digest of a new image is not known before it is built');
+    const tag = (output.kind === 'layout' ? output.tag : output.reference.tag) ?? 'latest';
+    const signal = io.signal === undefined ? {} : { signal: io.signal };
 
-    let base: { image: LoadedImage; store: ReadOnlyStorage } | undefined;
-    if (values.base !== 'scratch') {
-      const ref = layoutArgument('--base', values.base);
-      const store = await OciLayout.open(resolve(io.cwd, ref.dir));
-      const image = ref.tag === undefined
-        ? await loadImage(store, await store.resolveOnly(), { platform })
-        : await loadImageByReference(store, ref.tag, { platform });
-      base = { image, store };
-    }
-
+    const pool = new RegistryClientPool(registryOptions(values as RegistryFlagValues, io));
     // A layout this command creates is removed again if the command fails: no half-written
-    // layout is left behind. An existing layout only ever gains complete blobs and, last, a tag.
-    const created = !(await exists(outputDir));
+    // layout is left behind. An existing layout, like a registry, only ever gains complete blobs
+    // and, last, a tag.
+    const createdLayout = output.kind === 'layout' && !(await exists(output.dir));
     try {
-      const target = await OciLayout.open(outputDir, { create: true });
+      let base: { image: LoadedImage; store: ReadOnlyStorage } | undefined;
+      if (baseEndpoint !== undefined) {
+        const store = await openEndpoint(baseEndpoint, pool, false);
+        base = { image: await loadImage(store, await resolveEndpoint(baseEndpoint, store, signal), { platform, ...signal }), store };
+      }
+      const target = await openEndpoint(output, pool, true);
+      const mountFrom = mountSource(baseEndpoint, output);
       const result = await appendLayers({
         base,
         layers: layerDirs.map((dir) => ({
@@ -123,13 +112,16 @@ export const appendCommand: Command = {
         level,
         sourceDateEpoch: epoch,
         signal: io.signal,
+        mountFrom: mountFrom === undefined ? undefined : () => mountFrom,
       });
-      await target.tag(result.manifest, tag);
+      await target.tag(result.manifest, tag, signal);
       io.stdout.write(`${result.manifest.digest}\n`);
       return 0;
     } catch (err) {
-      if (created) await rm(outputDir, { recursive: true, force: true });
+      if (createdLayout) await rm((output as Extract<Endpoint, { kind: 'layout' }>).dir, { recursive: true, force: true });
       throw err;
+    } finally {
+      await pool.close();
     }
   },
 };

@@ -1,4 +1,3 @@
-import { resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import {
   copyGraph,
@@ -6,20 +5,17 @@ import {
   formatPlatform,
   formatReference,
   isIndexMediaType,
-  OciLayout,
-  parseLayoutReference,
+  isRegistryError,
   parsePlatform,
-  parseReference,
   selectManifest,
   DEFAULT_PLATFORM,
+  PlatformNotFoundError,
+  RegistryClientPool,
   type CopyEvent,
-  type Descriptor,
-  type Reference,
-  type Storage,
-  type Target,
+  type RegistryEvent,
 } from '../../index.js';
-import { apiHost, isRegistryError, PlatformNotFoundError, RegistryClientPool, type RegistryEvent, type RegistryRepository } from '../../index.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
+import { describeEndpoint, mountSource, openEndpoint, parseEndpoint, resolveEndpoint } from './endpoints.js';
 import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
 
 const USAGE = `Usage: stevedore copy SRC DST [--all] [--platform os/arch[/variant]] [--progress MODE]
@@ -40,24 +36,6 @@ SRC and DST are each:
 
 ${REGISTRY_FLAGS_USAGE}
 `;
-
-type Endpoint = { readonly kind: 'layout'; readonly dir: string; readonly tag?: string } | { readonly kind: 'registry'; readonly reference: Reference };
-
-function parseEndpoint(input: string, cwd: string, role: 'source' | 'destination'): Endpoint {
-  if (input.startsWith('oci:')) {
-    const ref = parseLayoutReference(input);
-    return { kind: 'layout', dir: resolvePath(cwd, ref.dir), ...(ref.tag === undefined ? {} : { tag: ref.tag }) };
-  }
-  const rest = input.startsWith('docker://') ? input.slice('docker://'.length) : input;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest) || /^(oci-archive|docker-archive|dir|containers-storage):/.test(rest)) {
-    throw new UsageError(`unsupported ${role} ${JSON.stringify(input)}: use oci:DIR[:NAME] or a registry reference`);
-  }
-  return { kind: 'registry', reference: parseReference(rest) };
-}
-
-function describeEndpoint(endpoint: Endpoint): string {
-  return endpoint.kind === 'layout' ? `oci:${endpoint.dir}${endpoint.tag === undefined ? '' : `:${endpoint.tag}`}` : formatReference(endpoint.reference);
-}
 
 type ProgressMode = 'auto' | 'plain' | 'json' | 'none';
 
@@ -93,9 +71,9 @@ export const copyCommand: Command = {
     const signal = io.signal === undefined ? {} : { signal: io.signal };
     try {
       const src = await openEndpoint(source, pool, false);
-      let root = await resolveSource(source, src.store);
+      let root = await resolveEndpoint(source, src, signal);
       if (isIndexMediaType(root.mediaType) && values.all !== true) {
-        const index = await fetchManifest(src.store, root, signal);
+        const index = await fetchManifest(src, root, signal);
         if (index.kind !== 'index') throw new UsageError('the source index is not an index');
         const chosen = selectManifest(index.value, platform);
         if (chosen === undefined) {
@@ -109,17 +87,13 @@ export const copyCommand: Command = {
       }
 
       const dst = await openEndpoint(destination, pool, true);
-      const sameRegistry =
-        source.kind === 'registry' &&
-        destination.kind === 'registry' &&
-        apiHost(source.reference.registry) === apiHost(destination.reference.registry) &&
-        source.reference.repository !== destination.reference.repository;
+      const mountFrom = mountSource(source, destination);
       const copy = (): ReturnType<typeof copyGraph> =>
-        copyGraph(src.store, dst.store, root, {
+        copyGraph(src, dst, root, {
           ...signal,
           onEvent: (e) => progress.copy(e),
           ...(concurrency === undefined ? {} : { concurrency }),
-          ...(sameRegistry ? { mountFrom: () => source.reference.repository } : {}),
+          ...(mountFrom === undefined ? {} : { mountFrom: () => mountFrom }),
         });
       // copyGraph hands the destination one-shot streams; an upload cut off mid-stream cannot be
       // resumed from them, but the copy can be run again: what already arrived is skipped.
@@ -137,11 +111,11 @@ export const copyCommand: Command = {
       let pinned: string;
       if (destination.kind === 'registry') {
         const tag = destination.reference.tag;
-        if (tag !== undefined && destination.reference.digest === undefined) await dst.store.tag(root, tag, signal);
+        if (tag !== undefined && destination.reference.digest === undefined) await dst.tag(root, tag, signal);
         pinned = formatReference({ registry: destination.reference.registry, repository: destination.reference.repository, digest: root.digest });
       } else {
         const tag = destination.tag ?? (source.kind === 'layout' ? source.tag : source.reference.tag) ?? 'latest';
-        await dst.store.tag(root, tag, signal);
+        await dst.tag(root, tag, signal);
         pinned = `oci:${destination.dir}:${tag}@${root.digest}`;
       }
       progress.done(result);
@@ -153,18 +127,6 @@ export const copyCommand: Command = {
     }
   },
 };
-
-async function openEndpoint(endpoint: Endpoint, pool: RegistryClientPool, create: boolean): Promise<{ store: Target & Storage }> {
-  if (endpoint.kind === 'layout') return { store: await OciLayout.open(endpoint.dir, { create }) };
-  const repo: RegistryRepository = pool.repository(endpoint.reference);
-  return { store: repo };
-}
-
-async function resolveSource(endpoint: Endpoint, store: Target): Promise<Descriptor> {
-  if (endpoint.kind === 'registry') return await store.resolve(endpoint.reference.digest ?? endpoint.reference.tag ?? 'latest');
-  const layout = store as OciLayout;
-  return endpoint.tag === undefined ? await layout.resolveOnly() : await layout.resolve(endpoint.tag);
-}
 
 interface Transfer {
   readonly digest: string;
