@@ -92,7 +92,7 @@ export async function appendLayers(options: AppendOptions): Promise<AppendResult
         signal,
       });
       const descriptor = layerDescriptor(result);
-      await target.push(descriptor, createReadStream(file), signal === undefined ? {} : { signal });
+      await target.push(descriptor, () => createReadStream(file), signal === undefined ? {} : { signal });
       await rm(file, { force: true });
       built.push(result);
     }

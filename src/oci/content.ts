@@ -1,33 +1,62 @@
 import { addAbortSignal, pipeline, Readable } from 'node:stream';
 import { AbortedError } from '../errors.js';
-import { verifyBytes, VerifyingStream } from './digest.js';
+import { isVerifyingStreamFor, verifyBytes, VerifyingStream } from './digest.js';
 import { MAX_DOCUMENT_SIZE, parseImageIndex, parseImageManifest, type ParsedManifest } from './document.js';
 import { InvalidDocumentError, TooLargeError } from './errors.js';
 import { isIndexMediaType, isManifestMediaType } from './mediatypes.js';
 import type { Descriptor } from './schemas.js';
-import type { BlobContent, Fetcher, OperationOptions } from './store.js';
+import { isBlobOpener, type BlobContent, type BlobOpener, type Fetcher, type OperationOptions } from './store.js';
 
 /** Helpers shared by the stores and `copyGraph`: content as streams, small blobs as bytes. */
 
-/** Any `BlobContent` as a Node stream of bytes (a `Uint8Array` becomes a one-chunk stream). */
+/**
+ * Any `BlobContent` as a Node stream of bytes (a `Uint8Array` becomes a one-chunk stream). An
+ * opener is called once, when the stream is first read; `openReadable` calls it at once instead,
+ * so that its failure surfaces as a rejection and its stream keeps its own type.
+ */
 export function toReadable(content: BlobContent): Readable {
   if (content instanceof Readable) return content;
   // Readable.from() on a Uint8Array would iterate it byte by byte: wrap it in an array.
   if (content instanceof Uint8Array) return Readable.from([content], { objectMode: false });
+  if (isBlobOpener(content)) return Readable.from(openLazily(content), { objectMode: false });
   return Readable.from(content, { objectMode: false });
+}
+
+async function* openLazily(open: BlobOpener): AsyncGenerator<Uint8Array> {
+  // Delegating with yield* hands a destroy of the outer stream on to the opened one.
+  yield* toReadable(await open()) as AsyncIterable<Uint8Array>;
+}
+
+/** Opens `content` now: an opener is called for a fresh stream, a body is wrapped as a stream. */
+export async function openReadable(content: BlobContent): Promise<Readable> {
+  return toReadable(isBlobOpener(content) ? await content() : content);
 }
 
 /**
  * `content` flowing through a `VerifyingStream` for `desc`: the returned stream errors (with
  * `SizeMismatchError`, `DigestMismatchError`, the source's error, or an abort) instead of ending
  * cleanly when anything is wrong, and destroying it stops the source.
+ *
+ * Content that is already an unread `VerifyingStream` for the same digest and size (what every
+ * store's `fetch` returns) is returned as it is rather than hashed a second time: it gives the
+ * same guarantee. Either way the consumer commits only after the stream ended without error.
  */
 export function verifiedReadable(content: BlobContent, desc: Descriptor, signal?: AbortSignal): Readable {
+  const source = toReadable(content);
+  if (isVerifyingStreamFor(source, desc)) {
+    if (signal !== undefined) addAbortSignal(signal, source);
+    return source;
+  }
   const verifier = new VerifyingStream(desc, `blob ${desc.digest}`);
   // pipeline forwards an error of either stream to the other; the consumer sees it on `verifier`.
-  pipeline(toReadable(content), verifier, () => {});
+  pipeline(source, verifier, () => {});
   if (signal !== undefined) addAbortSignal(signal, verifier);
   return verifier;
+}
+
+/** `openReadable`, then `verifiedReadable`: an opener is called now and its stream verified. */
+export async function openVerified(content: BlobContent, desc: Descriptor, signal?: AbortSignal): Promise<Readable> {
+  return verifiedReadable(await openReadable(content), desc, signal);
 }
 
 /**

@@ -5,7 +5,7 @@ import { fetchAll, fetchManifest } from './content.js';
 import { MAX_DOCUMENT_SIZE } from './document.js';
 import { isManifestMediaType } from './mediatypes.js';
 import type { Descriptor } from './schemas.js';
-import { isMounter, type Fetcher, type OperationOptions, type ReadOnlyStorage, type Storage } from './store.js';
+import { isMounter, type BlobContent, type Fetcher, type OperationOptions, type ReadOnlyStorage, type Storage } from './store.js';
 
 /**
  * Moves a content graph (an index, its manifests, their configs and layers) from one store to
@@ -17,7 +17,9 @@ import { isMounter, type Fetcher, type OperationOptions, type ReadOnlyStorage, t
  * - each digest is handled once, however many parents reference it;
  * - at most `concurrency` fetch/push/exists operations run at a time;
  * - the first failure stops the rest (in-flight operations are aborted and awaited) and is the
- *   error `copyGraph` rejects with.
+ *   error `copyGraph` rejects with;
+ * - blobs reach `dst.push` as openers (`() => src.fetch(desc)`), so a destination may retry a
+ *   failed transfer from a fresh stream rather than fail the copy.
  * Tagging the root is the caller's next step (`Tagger.tag`), not part of the copy.
  */
 
@@ -171,8 +173,11 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
     await operation(async () => {
       if (!isManifestMediaType(desc.mediaType) && (await tryMount(desc))) return;
       emit('started', desc);
-      const held = cache.take(desc);
-      const content = held ?? (await src.fetch(desc, { signal }));
+      // Manifests come from memory; everything else as an opener, so that a destination whose
+      // transfer fails midway (a registry upload cut by a reset) can retry from a fresh stream.
+      // What the opener returns is the source's verifying stream: a destination that recognises
+      // it does not hash the bytes a second time.
+      const content: BlobContent = cache.take(desc) ?? (() => src.fetch(desc, { signal }));
       await dst.push(desc, content, { signal });
       stats.copied++;
       stats.bytes += desc.size;

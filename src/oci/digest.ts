@@ -112,22 +112,29 @@ export interface ExpectedContent {
  * A pass-through stream that fails with `SizeMismatchError` as soon as more bytes than expected
  * arrive, and with `DigestMismatchError` or `SizeMismatchError` at EOF. Consumers must treat the
  * data as untrusted until the stream ends without error.
+ *
+ * The expectation is public (`expectedDigest`, `expectedSize`) so that a consumer handed a stream
+ * that already verifies what it would verify can skip hashing the bytes a second time (see
+ * `isVerifyingStreamFor`).
  */
 export class VerifyingStream extends Transform {
-  readonly #expected: ExpectedContent;
+  /** The digest the content must have (validated in the constructor). */
+  readonly expectedDigest: Digest;
+  /** The exact size the content must have, when it was given. */
+  readonly expectedSize: number | undefined;
   readonly #digester: Digester;
   readonly #what: string;
 
   constructor(expected: ExpectedContent, what = 'blob') {
     super();
-    const digest = parseDigest(expected.digest);
-    this.#expected = expected;
-    this.#digester = new Digester(digestAlgorithm(digest));
+    this.expectedDigest = parseDigest(expected.digest);
+    this.expectedSize = expected.size;
+    this.#digester = new Digester(digestAlgorithm(this.expectedDigest));
     this.#what = what;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const limit = this.#expected.size;
+    const limit = this.expectedSize;
     if (limit !== undefined && this.#digester.size + chunk.byteLength > limit) {
       callback(new SizeMismatchError(limit, this.#digester.size + chunk.byteLength, this.#what));
       return;
@@ -137,18 +144,41 @@ export class VerifyingStream extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    const { size, digest } = this.#expected;
+    const size = this.expectedSize;
     if (size !== undefined && this.#digester.size !== size) {
       callback(new SizeMismatchError(size, this.#digester.size, this.#what));
       return;
     }
     const actual = this.#digester.digest();
-    if (actual !== digest) {
-      callback(new DigestMismatchError(digest, actual, this.#what));
+    if (actual !== this.expectedDigest) {
+      callback(new DigestMismatchError(this.expectedDigest, actual, this.#what));
       return;
     }
     callback();
   }
+}
+
+/**
+ * True when `content` is a `VerifyingStream` that checks exactly `expected` (same digest, same
+ * size) and whose reading side nobody has started to consume: whoever reads it to its end then
+ * sees every byte it verifies, so it may skip hashing them a second time (pull to a layout and
+ * push from one would otherwise hash each byte twice). Such a consumer must still treat the bytes
+ * as untrusted until the stream has ended without error, exactly as with its own verifier: commit
+ * (rename, final PUT) only after that.
+ *
+ * A stream that has already handed out bytes (read, piped, flowing) is refused: its end would
+ * vouch for bytes the new consumer never saw.
+ */
+export function isVerifyingStreamFor(content: unknown, expected: { readonly digest: Digest | string; readonly size: number }): content is VerifyingStream {
+  return (
+    content instanceof VerifyingStream &&
+    content.expectedDigest === expected.digest &&
+    content.expectedSize === expected.size &&
+    !content.readableDidRead &&
+    content.readableFlowing !== true &&
+    !content.destroyed &&
+    !content.readableEnded
+  );
 }
 
 /** Checks bytes already in memory against an expected digest and size. */

@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { throwIfAborted } from '../errors.js';
-import { abortReason, fetchAll, parseManifestFor, verifiedReadable } from './content.js';
+import { abortReason, fetchAll, openVerified, parseManifestFor, verifiedReadable } from './content.js';
 import { digestAlgorithm, digestHex, isDigest, parseDigest, type Digest } from './digest.js';
 import { encodeDocument, manifestMediaType, parseImageIndex } from './document.js';
 import { InvalidDocumentError, InvalidReferenceError, NotFoundError } from './errors.js';
@@ -201,18 +201,32 @@ export class OciLayout implements Target, TagLister {
   /**
    * Writes a blob: temp file, verified while written, fsync, rename. On any failure (content
    * that does not match `desc`, a source error, an abort) the temp file is removed and nothing
-   * becomes visible.
+   * becomes visible. An opener is called once; a stream that already verifies `desc` (another
+   * store's `fetch`) is trusted to fail at its end instead of being hashed again, and the rename
+   * happens only after it ended cleanly.
    */
   async push(desc: Descriptor, content: BlobContent, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
     const target = this.blobPath(desc.digest);
-    const blobsDir = join(this.dir, OCI_BLOBS_DIR);
-    await mkdir(dirname(target), { recursive: true });
-    const temp = join(blobsDir, `.tmp-${digestHex(parseDigest(desc.digest)).slice(0, 16)}-${tempSuffix()}`);
-    const handle = await open(temp, 'wx', 0o644);
+    const temp = join(this.dir, OCI_BLOBS_DIR, `.tmp-${digestHex(parseDigest(desc.digest)).slice(0, 16)}-${tempSuffix()}`);
+    let source: Readable;
+    try {
+      source = await openVerified(content, desc, options.signal);
+    } catch (err) {
+      throw abortReason(err, options.signal);
+    }
+    let handle: FileHandle;
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      handle = await open(temp, 'wx', 0o644);
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
     let closed = false;
     try {
-      for await (const chunk of verifiedReadable(content, desc, options.signal)) {
+      // for await throws when the stream errors, including a verification failure at its end.
+      for await (const chunk of source) {
         await writeAll(handle, chunk as Uint8Array);
       }
       await handle.sync();

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { throwIfAborted } from '../errors.js';
 import { isDigest, parseDigest, VerifyingStream, type Digest } from './digest.js';
 import { NotFoundError, SizeMismatchError } from './errors.js';
-import { abortReason, readAll, verifiedReadable } from './content.js';
+import { abortReason, openVerified, readAll } from './content.js';
 import type { Descriptor } from './schemas.js';
 import type { BlobContent, OperationOptions, TagLister, Target } from './store.js';
 
@@ -36,13 +36,16 @@ export class MemoryStore implements Target, TagLister {
     return this.#blobs.get(parseDigest(desc.digest))?.bytes.byteLength === desc.size;
   }
 
-  /** Reads `content` fully, verifies it against `desc`, then stores it (idempotent). */
+  /**
+   * Reads `content` fully (an opener is called once), verifies it against `desc` (or lets a
+   * source's own verifier for `desc` do it), then stores it (idempotent).
+   */
   async push(desc: Descriptor, content: BlobContent, options: OperationOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const verified = verifiedReadable(content, desc, options.signal);
     let bytes: Uint8Array;
     try {
-      bytes = await readAll(verified, desc.size, `blob ${desc.digest}`);
+      // Stored only once the stream has ended without error: a failed verification throws here.
+      bytes = await readAll(await openVerified(content, desc, options.signal), desc.size, `blob ${desc.digest}`);
     } catch (err) {
       throw abortReason(err, options.signal);
     }

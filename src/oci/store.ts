@@ -11,13 +11,32 @@ import type { Descriptor } from './schemas.js';
  *   (it errors instead of ending cleanly on a mismatch).
  * - `push` verifies the content against the descriptor before it becomes visible; a failed or
  *   aborted push leaves nothing behind.
+ * - `push` accepts every form of `BlobContent`. Given an opener, it may call it again after a
+ *   failure (a registry upload cut mid-stream), but each retry starts from a fresh stream: a
+ *   whole upload again, or the registry's offset reached by skipping bytes of the new stream,
+ *   never the rest of a stream already half read. A pusher destroys a stream it opened and
+ *   abandons.
+ * - A pusher may skip its own hashing when handed a stream that already verifies the same
+ *   descriptor (`isVerifyingStreamFor`); it then commits only once that stream has ended
+ *   without error, so a corrupt source still never produces a stored blob.
  */
 
 export interface OperationOptions {
   readonly signal?: AbortSignal;
 }
 
-export type BlobContent = Readable | Uint8Array | AsyncIterable<Uint8Array>;
+/** Content that can be read once: bytes in memory, a Node stream, or any async iterable of bytes. */
+export type BlobBody = Readable | Uint8Array | AsyncIterable<Uint8Array>;
+
+/**
+ * Content that can be opened again: each call returns a fresh body from the first byte (e.g.
+ * `() => source.fetch(desc)`). With it, a destination can retry a failed transfer; with a
+ * one-shot stream only what it still holds in memory can be sent again.
+ */
+export type BlobOpener = () => Promise<BlobBody> | BlobBody;
+
+/** What `Pusher.push` accepts: a body to read once, or an opener to (re)open on demand. */
+export type BlobContent = BlobBody | BlobOpener;
 
 export interface Fetcher {
   fetch(desc: Descriptor, options?: OperationOptions): Promise<Readable>;
@@ -73,4 +92,8 @@ export function isTagger(target: unknown): target is Tagger {
 
 export function isResolver(target: unknown): target is Resolver {
   return typeof (target as Partial<Resolver> | null)?.resolve === 'function';
+}
+
+export function isBlobOpener(content: BlobContent): content is BlobOpener {
+  return typeof content === 'function';
 }

@@ -14,6 +14,7 @@ import {
   VerifyingStream,
   isDigest,
   digestOf,
+  isBlobOpener,
   type BlobContent,
   type Descriptor,
   type Digest,
@@ -28,7 +29,7 @@ import { describeError, isNotFoundError, redactUrl, RegistryError } from './erro
 import { PROGRESS_STEP } from './events.js';
 import { repositoryScope } from './scope.js';
 import { discardBody, dropBody, firstHeader, readBody, transportError, type HttpResponse } from './transport.js';
-import { readAtMost, uploadBlob, type BlobOpener, type PendingSession } from './upload.js';
+import { readAtMost, uploadBlob, type PendingSession } from './upload.js';
 import { ResumableDownload } from './download.js';
 
 /** Every manifest type Stevedore reads, for `Accept` (registries serve OCI types only when asked). */
@@ -316,11 +317,12 @@ export class RegistryRepository implements Target, Mounter, TagLister {
   /**
    * Pushes a manifest (PUT by digest, after verifying the bytes) or a blob. A blob's `content` may
    * be bytes, a one-shot stream, or an opener (`() => stream`) that can be called again, which
-   * makes every failure retryable from the start; see `uploadBlob` for the strategies.
+   * makes every failure retryable from the start; see `uploadBlob` for the strategies. A stream
+   * that verifies `desc` itself (another store's `fetch`) is not hashed a second time.
    */
-  async push(desc: Descriptor, content: BlobContent | BlobOpener, options: OperationOptions = {}): Promise<void> {
+  async push(desc: Descriptor, content: BlobContent, options: OperationOptions = {}): Promise<void> {
     if (isManifestMediaType(desc.mediaType)) {
-      const bytes = await readAtMost(typeof content === 'function' ? await content() : content, MAX_DOCUMENT_SIZE, `manifest ${desc.digest}`);
+      const bytes = await readAtMost(isBlobOpener(content) ? await content() : content, MAX_DOCUMENT_SIZE, `manifest ${desc.digest}`);
       await this.pushManifest(bytes, desc.mediaType, undefined, { ...options, expected: desc });
       return;
     }
@@ -328,7 +330,7 @@ export class RegistryRepository implements Target, Mounter, TagLister {
   }
 
   /** Pushes a blob and says whether it was uploaded, already there, or mounted. */
-  async pushBlob(desc: Descriptor, content: BlobContent | BlobOpener, options: PushBlobOptions = {}): Promise<PushOutcome> {
+  async pushBlob(desc: Descriptor, content: BlobContent, options: PushBlobOptions = {}): Promise<PushOutcome> {
     if (isManifestMediaType(desc.mediaType)) throw new InvalidDocumentError('blob', `${desc.mediaType} is a manifest type; use pushManifest`);
     parseDigest(desc.digest);
     return await uploadBlob(this, desc, content, options);

@@ -1,5 +1,16 @@
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import { SizeMismatchError, toReadable, verifyBytes, VerifyingStream, type BlobContent, type Descriptor, type OperationOptions } from '../oci/index.js';
+import {
+  isBlobOpener,
+  isVerifyingStreamFor,
+  openReadable,
+  SizeMismatchError,
+  toReadable,
+  verifyBytes,
+  VerifyingStream,
+  type BlobContent,
+  type Descriptor,
+  type OperationOptions,
+} from '../oci/index.js';
 import { describeError, isTemporaryError, redactUrl, RegistryError } from './errors.js';
 import { PROGRESS_STEP } from './events.js';
 import { backoffDelay, sleep } from './retry.js';
@@ -7,11 +18,11 @@ import type { PushOutcome, RegistryRepository } from './repository.js';
 import { discardBody, firstHeader, type HttpResponse } from './transport.js';
 
 /**
- * A blob source that can be opened again: each call returns a fresh stream from the start. With
- * it, any upload failure is retried from a new session; with a one-shot stream only what is still
- * held in memory can be re-sent.
+ * A blob source that can be opened again (part of the oci store contract, re-exported here where
+ * it used to live): with it, any upload failure is retried from a new session; with a one-shot
+ * stream only what is still held in memory can be re-sent.
  */
-export type BlobOpener = () => Promise<BlobContent> | BlobContent;
+export type { BlobOpener } from '../oci/index.js';
 
 /** An upload session opened earlier (by a declined mount). */
 export interface PendingSession {
@@ -32,11 +43,12 @@ const SESSION_MAX_AGE_MS = 5 * 60_000;
  * 2. cross-repository mounts from the given repositories (201 mounted; 202 opens a session that
  *    the upload then uses instead of a new `POST`);
  * 3. then, by source and size:
- *    - bytes, or a one-shot stream up to `monolithicUploadLimit` (read into memory and verified
- *      first): `POST`, then one `PUT ?digest=` with the body (never the single-`POST` form, which
- *      distribution 2.8 ignores); a failure retries from a new `POST`;
- *    - an opener: `POST`, one streamed `PATCH`, `PUT ?digest=`; a failure retries from a new
- *      `POST` with a fresh stream;
+ *    - bytes, or content up to `monolithicUploadLimit` (a one-shot stream or an opener, read into
+ *      memory and verified first): `POST`, then one `PUT ?digest=` with the body (never the
+ *      single-`POST` form, which distribution 2.8 ignores); a failure retries from a new `POST`;
+ *    - a larger opener: `POST`, one streamed `PATCH`, `PUT ?digest=`; a failure retries the whole
+ *      upload from a new `POST` with a fresh stream (after a `HEAD`: a commit whose answer was
+ *      lost may have stored the blob already);
  *    - a larger one-shot stream: by default one streamed `PATCH` (fast, memory flat), whose
  *      interruption is fatal (UPLOAD_INTERRUPTED: its bytes are gone); with `uploadChunkSize`,
  *      `PATCH` chunks with `Content-Range`, each held in memory until the registry has it, so a
@@ -44,13 +56,15 @@ const SESSION_MAX_AGE_MS = 5 * 60_000;
  *      `POST` and the final `PUT`, which carry no content, are retried either way.
  * The content is verified against the descriptor on the way out, so a wrong source fails with
  * `DigestMismatchError`/`SizeMismatchError` before the registry commits anything; the registry's
- * digest answer to the final `PUT` is checked too. Abandoned sessions are cancelled (`DELETE`).
+ * digest answer to the final `PUT` is checked too. A source stream that already verifies this
+ * descriptor (what a store's `fetch` returns) is not hashed again: its own failure at EOF stops
+ * the request before the final `PUT`. Abandoned sessions are cancelled (`DELETE`).
  */
-export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, content: BlobContent | BlobOpener, options: UploadOptions = {}): Promise<PushOutcome> {
+export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, content: BlobContent, options: UploadOptions = {}): Promise<PushOutcome> {
   const client = repo.client;
   return await client.limitUpload(async () => {
     const signal = options.signal;
-    const oneShot = typeof content !== 'function' && !(content instanceof Uint8Array);
+    const oneShot = !isBlobOpener(content) && !(content instanceof Uint8Array);
     try {
       if (desc.size > client.monolithicUploadLimit && (await repo.exists(desc, { ...(signal === undefined ? {} : { signal }) }))) {
         client.emit({ type: 'blob-skipped', registry: repo.registry, repository: repo.name, digest: desc.digest, size: desc.size });
@@ -73,22 +87,32 @@ export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, con
       session = undefined;
       return s;
     };
-    if (typeof content === 'function') {
-      // Re-openable: every failure restarts the whole upload from a new POST with a fresh stream.
-      await client.withRetries(`push blob ${context.what}`, async () => {
-        const location = takeSession() ?? (await context.open());
+    if (content instanceof Uint8Array || desc.size <= client.monolithicUploadLimit) {
+      const bytes = await readVerified(content, desc);
+      await client.withRetries(`push blob ${context.what}`, async () => context.commit(takeSession() ?? (await context.open()), bytes), signal);
+    } else if (isBlobOpener(content)) {
+      // Re-openable: every failure restarts the whole upload from a new POST with a fresh stream,
+      // never the rest of the stream that failed.
+      await client.withRetries(`push blob ${context.what}`, async (attempt) => {
+        // After a commit whose answer was lost the blob is there: do not send it a second time.
+        if (attempt > 1 && (await repo.exists(desc, signal === undefined ? {} : { signal }))) return;
+        const source = await openReadable(content);
+        let location: URL;
         try {
-          await context.streamed(toReadable(await content()), location);
+          location = takeSession() ?? (await context.open());
         } catch (err) {
+          source.destroy();
+          throw err;
+        }
+        try {
+          await context.streamed(source, location);
+        } catch (err) {
+          source.destroy();
           await context.cancel(context.lastLocation ?? location);
           throw err;
         }
         await context.commit(context.lastLocation, undefined);
       }, signal);
-    } else if (content instanceof Uint8Array || desc.size <= client.monolithicUploadLimit) {
-      const bytes = content instanceof Uint8Array ? content : await readAtMost(content, desc.size, `blob ${desc.digest}`);
-      verifyBytes(bytes, { digest: desc.digest, size: desc.size }, `blob ${desc.digest}`);
-      await client.withRetries(`push blob ${context.what}`, async () => context.commit(takeSession() ?? (await context.open()), bytes), signal);
     } else {
       // One-shot and large: the steps that send no content (POST, the final PUT) are retried on
       // their own; the content itself can be re-sent only from what is still in memory.
@@ -146,12 +170,32 @@ class UploadContext {
     return this.#location(response);
   }
 
-  /** One streamed PATCH with the whole content, verified on the way out. */
+  /**
+   * One streamed PATCH with the whole content, verified on the way out (by the source itself when
+   * it is a verifying stream for this blob). The request body ends only once the content has
+   * passed verification: a mismatch fails the PATCH before the registry answers it.
+   */
   async streamed(source: Readable, location: URL): Promise<void> {
     this.lastLocation = location;
-    const verifier = new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`);
-    const counter = new ByteCounter((sent) => this.#progress(sent, false));
-    const body = pipeline(source, verifier, counter, () => undefined);
+    // A restarted upload reports its progress from zero again.
+    this.#reported = 0;
+    let content = source;
+    if (!isVerifyingStreamFor(source, this.desc)) {
+      content = pipeline(source, new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`), () => undefined);
+    }
+    const body = new ByteCounter((sent) => this.#progress(sent, false));
+    // Wired by hand, not with pipeline: a failed request must stop the content without handing it
+    // its own error, so that an error on `content` always means the content itself failed (a
+    // digest mismatch, a broken source), which is then the error to report, not the request's.
+    let contentError: Error | undefined;
+    content.on('error', (err) => {
+      contentError ??= err;
+      body.destroy(err);
+    });
+    body.once('close', () => {
+      if (!content.destroyed) content.destroy();
+    });
+    content.pipe(body);
     try {
       const response = await this.repo.client.send({
         method: 'PATCH',
@@ -168,10 +212,9 @@ class UploadContext {
       this.lastLocation = this.#location(response, location);
     } catch (err) {
       body.destroy();
-      // The verifier's own failure (a source that does not match the descriptor) wins.
-      throw verifier.errored ?? err;
+      throw contentError ?? err;
     }
-    if (verifier.errored) throw verifier.errored;
+    if (contentError !== undefined) throw contentError;
   }
 
   /**
@@ -180,8 +223,11 @@ class UploadContext {
    * re-sends from there out of the chunk in memory.
    */
   async chunked(source: Readable, chunkSize: number, start: URL): Promise<void> {
-    const verifier = new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`);
-    const verified = pipeline(source, verifier, () => undefined);
+    // Chunks may reach the registry before the end is verified; the commit waits until the loop
+    // has seen the stream end, i.e. until verification passed.
+    const verified = isVerifyingStreamFor(source, this.desc)
+      ? source
+      : pipeline(source, new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`), () => undefined);
     const chunks = chunksOf(verified, chunkSize)[Symbol.asyncIterator]();
     let location = start;
     let offset = 0;
@@ -418,8 +464,25 @@ export async function* chunksOf(stream: AsyncIterable<Buffer>, size: number): As
   if (have > 0) yield Buffer.concat(parts, have);
 }
 
-function destroyContent(content: BlobContent | BlobOpener): void {
+function destroyContent(content: BlobContent): void {
   if (content instanceof Readable) content.destroy();
+}
+
+/**
+ * The whole content in memory, verified against `desc` (an opener is called once). Bytes read to
+ * the end of a stream that verifies `desc` itself are not hashed again.
+ */
+async function readVerified(content: BlobContent, desc: Descriptor): Promise<Uint8Array> {
+  const what = `blob ${desc.digest}`;
+  if (content instanceof Uint8Array) {
+    verifyBytes(content, { digest: desc.digest, size: desc.size }, what);
+    return content;
+  }
+  const stream = await openReadable(content);
+  const selfVerifying = isVerifyingStreamFor(stream, desc);
+  const bytes = await readAtMost(stream, desc.size, what);
+  if (!selfVerifying) verifyBytes(bytes, { digest: desc.digest, size: desc.size }, what);
+  return bytes;
 }
 
 /** Reads content into memory, refusing (with `SizeMismatchError`) more than `limit` bytes. */

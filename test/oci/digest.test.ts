@@ -10,6 +10,7 @@ import {
   digestHex,
   digestOf,
   isDigest,
+  isVerifyingStreamFor,
   parseDigest,
   verifyBytes,
 } from '../../src/oci/index.js';
@@ -74,6 +75,36 @@ describe('digests', () => {
     const verifying = new VerifyingStream({ digest: EMPTY_SHA256, size: 10 });
     await expect(pipeline(Readable.from(endless()), verifying, drain)).rejects.toBeInstanceOf(SizeMismatchError);
     expect(produced).toBeLessThan(64 * 1024);
+  });
+
+  it('exposes what a verifying stream expects, so a consumer can tell it needs no second hash', async () => {
+    const desc = { digest: digestOf('abc'), size: 3 };
+    const fresh = (): VerifyingStream => {
+      const stream = new VerifyingStream(desc);
+      stream.end(Buffer.from('abc'));
+      return stream;
+    };
+    const stream = fresh();
+    expect(stream.expectedDigest).toBe(desc.digest);
+    expect(stream.expectedSize).toBe(3);
+    expect(new VerifyingStream({ digest: desc.digest }).expectedSize).toBeUndefined();
+
+    expect(isVerifyingStreamFor(stream, desc)).toBe(true);
+    expect(isVerifyingStreamFor(stream, { digest: digestOf('abd'), size: 3 })).toBe(false);
+    expect(isVerifyingStreamFor(stream, { ...desc, size: 4 })).toBe(false);
+    expect(isVerifyingStreamFor(new VerifyingStream({ digest: desc.digest }), desc)).toBe(false);
+    expect(isVerifyingStreamFor(Readable.from([Buffer.from('abc')]), desc)).toBe(false);
+    // A stream that has handed out bytes would vouch at its end for bytes the new reader missed.
+    const read = fresh();
+    await new Promise((resolve) => read.once('readable', resolve));
+    expect(read.read(1)).not.toBeNull();
+    expect(isVerifyingStreamFor(read, desc)).toBe(false);
+    const flowing = fresh();
+    flowing.resume();
+    expect(isVerifyingStreamFor(flowing, desc)).toBe(false);
+    const destroyed = fresh();
+    destroyed.destroy();
+    expect(isVerifyingStreamFor(destroyed, desc)).toBe(false);
   });
 
   it('verifies bytes in memory', () => {

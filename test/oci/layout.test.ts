@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, readdir, rm, stat, truncate, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/errors.js';
 import {
   DigestMismatchError,
@@ -13,6 +13,8 @@ import {
   OciLayout,
   REF_NAME_ANNOTATION,
   SizeMismatchError,
+  Digester,
+  VerifyingStream,
   digestOf,
   formatLayoutReference,
   parseLayoutReference,
@@ -112,6 +114,58 @@ describe('OciLayout: blobs', () => {
     });
     await expect(layout.push(desc, broken)).rejects.toThrow('connection reset');
     expect(await files(dir)).toStrictEqual([]);
+  });
+
+  it('takes a stream that verifies the blob itself without hashing it again, and still refuses a bad one', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const [desc, bytes] = blob(OCI.layer, Buffer.alloc(300_000, 0x61));
+    const verifying = (content: Uint8Array): VerifyingStream => {
+      const stream = new VerifyingStream(desc);
+      stream.end(content);
+      return stream;
+    };
+    // Same size, wrong bytes: only the stream's own check at its end can tell, and the push must
+    // not rename the temp file into place before that check has passed.
+    await expect(layout.push(desc, verifying(Buffer.alloc(desc.size, 0x62)))).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(layout.push(desc, () => verifying(Buffer.alloc(desc.size, 0x62)))).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(await files(dir)).toStrictEqual([]);
+
+    const update = vi.spyOn(Digester.prototype, 'update');
+    try {
+      await layout.push(desc, verifying(bytes));
+      const hashed = update.mock.calls.reduce((sum, [chunk]) => sum + chunk.byteLength, 0);
+      expect(hashed).toBe(desc.size);
+    } finally {
+      update.mockRestore();
+    }
+    expect(await readText(await layout.fetch(desc))).toBe(Buffer.from(bytes).toString());
+  });
+
+  it('verifies a stream itself when the verifying stream it was given has already been read from', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const [desc, bytes] = blob(OCI.layer, text('the first byte goes missing'));
+    const stream = new VerifyingStream(desc);
+    stream.end(bytes);
+    await new Promise((resolve) => stream.once('readable', resolve));
+    stream.read(1);
+    // The stream's own check passes (it saw every byte); the layout's catches the short read.
+    await expect(layout.push(desc, stream)).rejects.toBeInstanceOf(SizeMismatchError);
+    expect(await layout.exists(desc)).toBe(false);
+    expect(await files(dir)).toStrictEqual([]);
+  });
+
+  it('accepts an opener, calling it once', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const [desc, bytes] = blob(OCI.layer, text('opened on demand'));
+    let opened = 0;
+    await layout.push(desc, async () => {
+      opened++;
+      return Readable.from([bytes]);
+    });
+    expect(opened).toBe(1);
+    expect(await readText(await layout.fetch(desc))).toBe('opened on demand');
+    await expect(layout.push(blob(OCI.layer, text('other'))[0], () => Promise.reject(new Error('cannot open')))).rejects.toThrow('cannot open');
+    expect(await files(dir)).toStrictEqual([`blobs/sha256/${desc.digest.slice(7)}`]);
   });
 
   it('stops an aborted push and removes its temp file', async () => {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/errors.js';
 import {
   DigestMismatchError,
@@ -7,6 +7,8 @@ import {
   NotFoundError,
   OCI,
   SizeMismatchError,
+  Digester,
+  VerifyingStream,
   digestOf,
   readAll,
   type Descriptor,
@@ -52,6 +54,30 @@ describe('MemoryStore', () => {
     await expect(store.push(desc, failing)).rejects.toThrow('source broke');
     expect(await store.exists(desc)).toBe(false);
     expect(store.size).toBe(0);
+  });
+
+  it('accepts an opener, and a verifying stream for the blob without hashing it twice', async () => {
+    const store = new MemoryStore();
+    const [desc, bytes] = blob(OCI.layer, text('from an opener'));
+    await store.push(desc, () => Readable.from([bytes]));
+    expect(Buffer.from(await readAll(await store.fetch(desc), 100)).toString()).toBe('from an opener');
+
+    const other = new MemoryStore();
+    const update = vi.spyOn(Digester.prototype, 'update');
+    try {
+      await other.push(desc, await store.fetch(desc));
+      expect(update.mock.calls.reduce((sum, [chunk]) => sum + chunk.byteLength, 0)).toBe(desc.size);
+    } finally {
+      update.mockRestore();
+    }
+    expect(await other.exists(desc)).toBe(true);
+
+    // A verifying stream whose content is wrong fails at its end: nothing is stored.
+    const wrong = new VerifyingStream(desc);
+    wrong.end(Buffer.alloc(desc.size, 0x78));
+    const fresh = new MemoryStore();
+    await expect(fresh.push(desc, wrong)).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(fresh.size).toBe(0);
   });
 
   it('honours an aborted signal', async () => {

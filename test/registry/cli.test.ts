@@ -118,19 +118,22 @@ describe('stevedore copy / resolve', () => {
     await expect(cli(resolveCommand, [`${registry.host}/cli/missing:latest`, ...auth])).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
   });
 
-  it('runs the copy again when a streamed upload is cut off', async () => {
+  it('restarts a streamed upload that is cut off, from a fresh stream of the source', async () => {
     const plain = await startRegistry();
     const proxy = await startFaultProxy(plain.url, [{ method: 'PATCH', action: { kind: 'reset-request', afterBytes: 1_000_000 } }]);
     try {
-      // A layer above the monolithic limit goes as one streamed PATCH of a one-shot stream.
+      // A layer above the monolithic limit goes as one streamed PATCH; copyGraph hands the
+      // registry an opener, so the cut upload starts again from a new POST within the copy.
       const image = await makeImage({ layers: [[{ name: 'big.bin', content: randomBytes(6 * 1024 * 1024) }]] });
       const layout = await OciLayout.open(join(dir.path, 'big-layout'), { create: true });
       await copyGraph(await storeOf([image]), layout, image.descriptor);
       await layout.tag(image.descriptor, 'v1');
       const result = await cli(copyCommand, ['oci:big-layout:v1', `${proxy.host}/cli/big:v1`, '--progress', 'plain', '--authfile', join(dir.path, 'none.json')]);
       expect(result.stdout).toBe(`${proxy.host}/cli/big@${image.descriptor.digest}\n`);
-      expect(result.stderr).toMatch(/retry {3}the copy \(attempt 1\/3 failed: upload .* was interrupted/);
+      expect(result.stderr).toMatch(/retry {3}push blob cli\/big@sha256:[0-9a-f]{64} \(attempt 1\/\d+ failed: /);
+      expect(result.stderr).not.toMatch(/interrupted/);
       expect(proxy.applied()).toBe(1);
+      expect(proxy.log.filter((e) => e.method === 'PATCH')).toHaveLength(2);
     } finally {
       await proxy.stop();
       await plain.stop();

@@ -1,8 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { copyGraph, MemoryStore, OCI, type Descriptor } from '../../src/oci/index.js';
-import { anonymousCredentials, gitpodRetryPolicy, isTemporaryError, noRetryPolicy, RegistryClient, type RegistryEvent, type RetryPolicy } from '../../src/registry/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { copyGraph, Digester, DigestMismatchError, MemoryStore, OCI, OciLayout, type Descriptor } from '../../src/oci/index.js';
+import {
+  anonymousCredentials,
+  gitpodRetryPolicy,
+  isRegistryError,
+  isTemporaryError,
+  noRetryPolicy,
+  RegistryClient,
+  type RegistryEvent,
+  type RetryPolicy,
+} from '../../src/registry/index.js';
 import {
   findDanglingReferences,
   makeImage,
@@ -11,6 +22,7 @@ import {
   startFaultProxy,
   startRegistry,
   storeOf,
+  tempDir,
   type FaultProxy,
   type FaultRule,
   type TestRegistry,
@@ -249,6 +261,142 @@ describe('pulls through a faulty network', () => {
       const err = await readStream(await c.repository('faults/giveup').fetch(desc)).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'CONNECTION_FAILED' });
       expect(isTemporaryError(err)).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('copyGraph hands the registry re-openable content', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  beforeAll(async () => {
+    dir = await tempDir('stevedore-faults-');
+  });
+  afterAll(async () => {
+    await dir?.remove();
+  });
+
+  /** An image with one 2 MiB layer (random, so gzip keeps it large), written to a fresh OCI layout. */
+  async function layoutWithLargeImage(name: string): Promise<{ layout: OciLayout; image: Awaited<ReturnType<typeof makeImage>>; big: Descriptor }> {
+    const image = await makeImage({ layers: [[{ name: 'big.bin', content: randomBytes(2 * 1024 * 1024) }], [{ name: 'small', content: 'x' }]] });
+    const layout = await OciLayout.open(join(dir.path, name), { create: true });
+    await copyGraph(await storeOf([image]), layout, image.descriptor);
+    return { layout, image, big: image.layers[0]!.descriptor };
+  }
+
+  /** Blobs go as one streamed PATCH above 64 KiB: the 2 MiB layer is such an upload. */
+  const streamedOptions = { monolithicUploadLimit: 64 * 1024, uploadChunkSize: 0 };
+  const cutMidBody: FaultRule[] = [{ method: 'PATCH', path: UPLOAD, action: { kind: 'reset-request', afterBytes: 700_000 } }];
+
+  it('restarts a large upload cut mid-body from a fresh stream, and every digest verifies', async () => {
+    const { layout, image, big } = await layoutWithLargeImage('reopen');
+    const events: RegistryEvent[] = [];
+    const c = client(streamedOptions, events);
+    try {
+      proxy.setPlan(cutMidBody);
+      const repo = c.repository('faults/reopen');
+      expect(await copyGraph(layout, repo, image.descriptor)).toMatchObject({ copied: 4 });
+      expect(proxy.applied()).toBe(1);
+      // The cut upload was retried as a whole: a new session and the whole blob again.
+      expect(proxy.log.filter((e) => e.method === 'PATCH')).toHaveLength(2);
+      expect(proxy.log.filter((e) => e.method === 'DELETE')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'retry').map((e) => (e as { operation: string }).operation)).toEqual([`push blob faults/reopen@${big.digest}`]);
+      proxy.setPlan([]);
+      const pulled = new MemoryStore();
+      await copyGraph(repo, pulled, image.descriptor);
+      for (const [digest, bytes] of image.blobs) {
+        const desc: Descriptor = { mediaType: 'application/octet-stream', digest: digest as Descriptor['digest'], size: bytes.length };
+        expect((await readStream(await pulled.fetch(desc))).equals(bytes)).toBe(true);
+      }
+      expect((await readStream(await repo.fetch(big))).equals(image.layers[0]!.bytes)).toBe(true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('without retries fails with a typed error and pushes no manifest', async () => {
+    const { layout, image, big } = await layoutWithLargeImage('noretry');
+    const c = client({ ...streamedOptions, retryPolicy: noRetryPolicy });
+    try {
+      proxy.setPlan(cutMidBody);
+      const repo = c.repository('faults/noretry');
+      const err = await copyGraph(layout, repo, image.descriptor).catch((e: unknown) => e);
+      expect(isRegistryError(err)).toBe(true);
+      expect(err).toMatchObject({ code: 'CONNECTION_FAILED' });
+      expect(proxy.applied()).toBe(1);
+      proxy.setPlan([]);
+      expect(await repo.exists(big)).toBe(false);
+      expect(await repo.exists(image.descriptor)).toBe(false);
+      // afterEach checks that no manifest in the registry references a missing blob.
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('hashes each byte once pushing from a layout and pulling into one', async () => {
+    const { layout, image } = await layoutWithLargeImage('once');
+    const total = [...image.blobs.values()].reduce((sum, bytes) => sum + bytes.length, 0);
+    for (const options of [streamedOptions, {}]) {
+      const c = client(options);
+      const update = vi.spyOn(Digester.prototype, 'update');
+      const hashed = (): number => update.mock.calls.reduce((sum, [chunk]) => sum + chunk.byteLength, 0);
+      try {
+        const repo = c.repository(`faults/once-${options === streamedOptions ? 'streamed' : 'monolithic'}`);
+        await copyGraph(layout, repo, image.descriptor);
+        // The layout's verifying stream is the only streaming hash of each blob on its way out
+        // (the registry client checks the manifest in memory with digestOf, not a Digester).
+        expect(hashed()).toBe(total);
+        update.mockClear();
+        const out = await OciLayout.open(join(dir.path, `once-pull-${options === streamedOptions ? 's' : 'm'}`), { create: true });
+        await copyGraph(repo, out, image.descriptor);
+        // On the way in the download's verifier is the only streaming hash of each layer and
+        // config; the manifest, fetched whole and written from memory, is hashed by the layout.
+        expect(hashed()).toBe(total);
+        for (const [digest, bytes] of image.blobs) expect(await out.exists({ mediaType: 'application/octet-stream', digest: digest as Descriptor['digest'], size: bytes.length })).toBe(true);
+      } finally {
+        update.mockRestore();
+        await c.close();
+      }
+    }
+  });
+
+  it('never commits a blob from a corrupt layout, whose own verifier is the only hash', async () => {
+    const { layout, image, big } = await layoutWithLargeImage('corrupt');
+    // Same size, different bytes: only the digest at EOF can tell.
+    await writeFile(layout.blobPath(big.digest), randomBytes(big.size));
+    for (const options of [streamedOptions, { monolithicUploadLimit: 64 * 1024, uploadChunkSize: 256 * 1024 }, {}]) {
+      const c = client(options);
+      try {
+        const repo = c.repository('faults/corrupt');
+        await expect(copyGraph(layout, repo, image.descriptor)).rejects.toBeInstanceOf(DigestMismatchError);
+        // The same as a one-shot stream (monolithic, chunked or streamed by the options).
+        await expect(repo.pushBlob(big, await layout.fetch(big))).rejects.toBeInstanceOf(DigestMismatchError);
+        expect(await repo.exists(big)).toBe(false);
+        expect(await repo.exists(image.descriptor)).toBe(false);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  it('never writes a corrupt registry blob into a layout, where the download’s verifier is the only hash', async () => {
+    const image = await makeImage({ layers: [[{ name: 'big.bin', content: randomBytes(1024 * 1024) }]] });
+    const big = image.layers[0]!.descriptor;
+    const c = client();
+    try {
+      const repo = c.repository('faults/rotten');
+      await copyGraph(await storeOf([image]), repo, image.descriptor);
+      // Rot the registry's copy of the layer in place (same size).
+      const hex = big.digest.slice('sha256:'.length);
+      await writeFile(join(registry.rootDirectory, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'), randomBytes(big.size));
+      const out = await OciLayout.open(join(dir.path, 'rotten-pull'), { create: true });
+      await expect(copyGraph(repo, out, image.descriptor)).rejects.toBeInstanceOf(DigestMismatchError);
+      expect(await out.exists(big)).toBe(false);
+      expect(await out.exists(image.descriptor)).toBe(false);
+      // No temporary file survives either.
+      expect((await readdir(join(out.dir, 'blobs'))).filter((name) => name.startsWith('.tmp-'))).toEqual([]);
+      // Repair it so the registry stays consistent for the other tests.
+      await writeFile(join(registry.rootDirectory, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'), image.layers[0]!.bytes);
     } finally {
       await c.close();
     }

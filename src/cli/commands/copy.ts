@@ -5,7 +5,6 @@ import {
   formatPlatform,
   formatReference,
   isIndexMediaType,
-  isRegistryError,
   parsePlatform,
   selectManifest,
   DEFAULT_PLATFORM,
@@ -39,8 +38,6 @@ ${REGISTRY_FLAGS_USAGE}
 
 type ProgressMode = 'auto' | 'plain' | 'json' | 'none';
 
-/** Whole-copy attempts when an upload from a one-shot stream is interrupted. */
-const MAX_COPY_ATTEMPTS = 3;
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -88,25 +85,14 @@ export const copyCommand: Command = {
 
       const dst = await openEndpoint(destination, pool, true);
       const mountFrom = mountSource(source, destination);
-      const copy = (): ReturnType<typeof copyGraph> =>
-        copyGraph(src, dst, root, {
-          ...signal,
-          onEvent: (e) => progress.copy(e),
-          ...(concurrency === undefined ? {} : { concurrency }),
-          ...(mountFrom === undefined ? {} : { mountFrom: () => mountFrom }),
-        });
-      // copyGraph hands the destination one-shot streams; an upload cut off mid-stream cannot be
-      // resumed from them, but the copy can be run again: what already arrived is skipped.
-      let result: Awaited<ReturnType<typeof copyGraph>>;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          result = await copy();
-          break;
-        } catch (err) {
-          if (!isRegistryError(err) || err.code !== 'UPLOAD_INTERRUPTED' || attempt >= MAX_COPY_ATTEMPTS) throw err;
-          progress.note(`retry   the copy (attempt ${attempt}/${MAX_COPY_ATTEMPTS} failed: ${err.message})`);
-        }
-      }
+      // copyGraph hands the registry re-openable content: an upload cut off mid-stream restarts
+      // inside the copy, under the retry policy.
+      const result = await copyGraph(src, dst, root, {
+        ...signal,
+        onEvent: (e) => progress.copy(e),
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...(mountFrom === undefined ? {} : { mountFrom: () => mountFrom }),
+      });
 
       let pinned: string;
       if (destination.kind === 'registry') {
@@ -184,11 +170,6 @@ class Progress {
     } else if (event.type === 'upload-resumed' && this.#mode !== 'none') {
       this.#above(`resume  ${short(event.digest)} from byte ${event.offset}`);
     }
-  }
-
-  note(text: string): void {
-    if (this.#mode === 'json') this.#line(JSON.stringify({ source: 'copy', type: 'note', message: text }));
-    else if (this.#mode !== 'none') this.#above(text);
   }
 
   done(result: { copied: number; mounted: number; skipped: number; bytes: number }): void {
