@@ -5,3 +5,4 @@ export * from './oci/index.js';
 export * from './dockerfile/index.js';
 export * from './layers/index.js';
 export * from './registry/index.js';
+export * from './build/index.js';

@@ -76,8 +76,13 @@ async function* markSourceErrors(source: AsyncIterable<Uint8Array>): AsyncGenera
   }
 }
 
+/** Whether `err` came from the input given to `decompress` (a network or disk error, say). */
+export function isInputError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && sourceErrors.has(err);
+}
+
 function toCompressionError(err: unknown, compression: Compression): unknown {
-  if (err instanceof StevedoreError || (typeof err === 'object' && err !== null && sourceErrors.has(err))) return err;
+  if (err instanceof StevedoreError || isInputError(err)) return err;
   if ((err as { code?: unknown } | null)?.code === 'ABORT_ERR') return err;
   const message = err instanceof Error ? err.message : String(err);
   return new CompressionError(compression, message, { cause: err });

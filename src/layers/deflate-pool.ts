@@ -16,21 +16,24 @@ const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 parentPort.on('message', (task) => {
   try {
+    const input = new Uint8Array(task.input, task.offset, task.length);
     const options = {
       level: task.level,
       // A sync flush ends every block but the last on a byte boundary, so the raw deflate
       // streams of consecutive blocks concatenate into one valid stream (pigz's method).
       finishFlush: task.last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-      chunkSize: 256 * 1024,
+      // Room for the whole output in one buffer (deflate expands incompressible data by a few
+      // bytes per 16 KiB), so zlib allocates once per block and nothing needs concatenating.
+      chunkSize: Math.max(64 * 1024, task.length + (task.length >> 6) + 1024),
     };
     if (task.dictionary !== null) options.dictionary = new Uint8Array(task.dictionary);
-    const out = zlib.deflateRawSync(new Uint8Array(task.input, task.offset, task.length), options);
-    // Transfer only a buffer the result owns entirely (small results can share a pool slab).
-    const owned = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
-      ? out.buffer
-      : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+    const out = zlib.deflateRawSync(input, options);
+    // The output is a view of zlib's buffer: send the whole buffer (no copy) unless it is mostly
+    // empty, then a copy of the bytes (small outputs may also share a pool slab).
+    const whole = out.byteOffset === 0 && out.byteLength * 2 >= out.buffer.byteLength && out.buffer.byteLength >= 8192;
+    const output = whole ? out.buffer : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
     // The input block goes back too, so the encoder can refill it instead of allocating.
-    parentPort.postMessage({ id: task.id, output: owned, input: task.input }, [owned, task.input]);
+    parentPort.postMessage({ id: task.id, output, length: out.byteLength, input: task.input }, [output, task.input]);
   } catch (err) {
     parentPort.postMessage({ id: task.id, error: String((err && err.message) || err) });
   }
@@ -58,26 +61,26 @@ export interface DeflateResult {
 
 interface Pending {
   readonly id: number;
-  readonly task: DeflateTask;
   readonly resolve: (result: DeflateResult) => void;
   readonly reject: (err: Error) => void;
 }
 
 interface Slot {
   readonly worker: Worker;
-  busy: Pending | undefined;
+  /** Tasks posted to this worker, in the order it answers them. */
+  readonly pending: Pending[];
 }
 
 interface WorkerReply {
   readonly id: number;
   readonly output?: ArrayBuffer;
+  readonly length?: number;
   readonly input?: ArrayBuffer;
   readonly error?: string;
 }
 
 export class DeflatePool {
   readonly #slots: Slot[] = [];
-  readonly #queue: Pending[] = [];
   #nextId = 0;
 
   get size(): number {
@@ -89,24 +92,35 @@ export class DeflatePool {
     while (this.#slots.length < workers) this.#spawn();
   }
 
-  /** Deflates one block on the next free worker. */
-  run(task: DeflateTask): Promise<DeflateResult> {
-    if (this.#slots.length === 0) this.ensure(1);
+  /**
+   * Deflates one block on the least busy of the first `threads` workers. Tasks are posted to
+   * the worker at once and queue in its port: a worker that finishes a block starts the next
+   * without waiting for this thread to be scheduled (which matters on a busy machine).
+   */
+  run(task: DeflateTask, threads = 1): Promise<DeflateResult> {
+    const limit = Math.max(1, threads);
+    this.ensure(limit);
+    let slot = this.#slots[0]!;
+    for (let i = 1; i < limit; i++) if (this.#slots[i]!.pending.length < slot.pending.length) slot = this.#slots[i]!;
     return new Promise<DeflateResult>((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, task, resolve, reject });
-      this.#dispatch();
+      const id = this.#nextId++;
+      slot.pending.push({ id, resolve, reject });
+      slot.worker.ref();
+      const { input, dictionary, level, last } = task;
+      // The dictionary is a copy of at most 32 KiB, so it can be transferred too.
+      const dict = dictionary === null ? null : dictionary.slice().buffer;
+      const transfer = [input.buffer as ArrayBuffer, ...(dict === null ? [] : [dict])];
+      slot.worker.postMessage({ id, input: input.buffer, offset: input.byteOffset, length: input.byteLength, dictionary: dict, level, last }, transfer);
     });
   }
 
-  /** Stops every worker; queued and running tasks fail. Later calls start new workers. */
+  /** Stops every worker; pending tasks fail. Later calls start new workers. */
   async close(): Promise<void> {
     const slots = this.#slots.splice(0);
     const error = new Error('deflate pool closed');
-    for (const pending of this.#queue.splice(0)) pending.reject(error);
     await Promise.all(
       slots.map(async (slot) => {
-        slot.busy?.reject(error);
-        slot.busy = undefined;
+        for (const pending of slot.pending.splice(0)) pending.reject(error);
         await slot.worker.terminate();
       }),
     );
@@ -114,53 +128,28 @@ export class DeflatePool {
 
   #spawn(): void {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    const slot: Slot = { worker, busy: undefined };
+    const slot: Slot = { worker, pending: [] };
     worker.unref();
     worker.on('message', (reply: WorkerReply) => {
-      const pending = slot.busy;
+      const pending = slot.pending[0];
       if (pending === undefined || pending.id !== reply.id) return;
-      slot.busy = undefined;
-      if (reply.output !== undefined && reply.input !== undefined) pending.resolve({ output: new Uint8Array(reply.output), input: reply.input });
+      slot.pending.shift();
+      // An idle worker must not keep the process alive; a busy one must, or the process could
+      // exit under a pending compression.
+      if (slot.pending.length === 0) worker.unref();
+      if (reply.output !== undefined && reply.input !== undefined) pending.resolve({ output: new Uint8Array(reply.output, 0, reply.length), input: reply.input });
       else pending.reject(new Error(`deflate worker failed: ${reply.error ?? 'unknown error'}`));
-      this.#dispatch();
     });
     const fail = (err: Error): void => {
       const index = this.#slots.indexOf(slot);
-      if (index >= 0) this.#slots.splice(index, 1);
-      slot.busy?.reject(err);
-      slot.busy = undefined;
-      // Keep the pool at its size so queued tasks still run.
-      if (this.#queue.length > 0) {
-        this.#spawn();
-        this.#dispatch();
-      }
+      if (index < 0) return;
+      // A replacement takes the slot; the tasks the dead worker held fail (their streams error).
+      this.#slots.splice(index, 1);
+      for (const pending of slot.pending.splice(0)) pending.reject(err);
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (this.#slots.includes(slot)) fail(new Error(`deflate worker exited with code ${code}`));
-    });
+    worker.on('exit', (code) => fail(new Error(`deflate worker exited with code ${code}`)));
     this.#slots.push(slot);
-  }
-
-  #dispatch(): void {
-    for (const slot of this.#slots) {
-      if (slot.busy !== undefined) continue;
-      const next = this.#queue.shift();
-      if (next === undefined) {
-        slot.worker.unref();
-        continue;
-      }
-      slot.busy = next;
-      slot.worker.ref();
-      const { input, dictionary, level, last } = next.task;
-      const transfer: ArrayBuffer[] = [input.buffer as ArrayBuffer];
-      // The dictionary is a small copy; transferring it saves nothing but a copy of 32 KiB.
-      const dict = dictionary === null ? null : dictionary.slice().buffer;
-      slot.worker.postMessage(
-        { id: next.id, input: input.buffer, offset: input.byteOffset, length: input.byteLength, dictionary: dict, level, last },
-        dict === null ? transfer : [...transfer, dict],
-      );
-    }
   }
 }
 

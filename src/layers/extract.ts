@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StevedoreError, throwIfAborted } from '../errors.js';
 import { Digester, layerCompression, type Compression, type Digest } from '../oci/index.js';
-import { decompress } from './compression.js';
+import { decompress, isInputError } from './compression.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX, normalizeArchivePath, splitPath } from './entry.js';
 import { InvalidArchiveError, UnsafeArchiveError } from './errors.js';
 import { RootResolver } from './resolve.js';
@@ -108,16 +108,18 @@ class Applier {
     const path = normalizeArchivePath(header.name);
     if (path === '') return; // the root itself: its metadata belongs to the caller
     const { parent, base } = splitPath(path);
-    if (this.applyWhiteouts && base.startsWith(WHITEOUT_PREFIX)) {
-      if (base === OPAQUE_WHITEOUT) await this.#opaque(parent, header.name);
-      else if (!base.startsWith(WHITEOUT_META_PREFIX)) await this.#whiteout(parent, base.slice(WHITEOUT_PREFIX.length), header.name);
-      return;
-    }
-    this.#touch(path);
     try {
+      if (this.applyWhiteouts && base.startsWith(WHITEOUT_PREFIX)) {
+        if (base === OPAQUE_WHITEOUT) await this.#opaque(parent, header.name);
+        else if (!base.startsWith(WHITEOUT_META_PREFIX)) await this.#whiteout(parent, base.slice(WHITEOUT_PREFIX.length), header.name);
+        return;
+      }
+      this.#touch(path);
       await this.#create(path, parent, base, header, content);
     } catch (err) {
-      if (err instanceof StevedoreError) throw err;
+      // Typed errors (unsafe entry, corrupt stream, abort) and the input's own errors pass;
+      // filesystem errors get the entry's name.
+      if (err instanceof StevedoreError || isInputError(err)) throw err;
       throw new ExtractError(header.name, err);
     }
   }

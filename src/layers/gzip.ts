@@ -13,10 +13,12 @@ import { sharedDeflatePool, type DeflatePool, type DeflateResult } from './defla
  * input and its size mod 2^32. Block boundaries depend only on byte offsets and every block's
  * input is fixed, so the output is the same for any worker count and any input chunking. An
  * input shorter than one block gives exactly the bytes of `zlib.gzipSync(input, { level })`.
+ * The bytes do depend on the deflate implementation: a Node release that changes its bundled
+ * zlib can change gzip digests (as for every gzip-based builder); diffIDs never change.
  *
- * Measured on the 2-core CI machine (bench/layers.ts), single-stream deflate of a mixed tar:
- * node:zlib 44 MB/s at level 6 and 95 MB/s at level 1, fflate 20 and 58 MB/s: node:zlib
- * (Chromium's zlib with SIMD) is kept.
+ * Single-stream deflate of 1 MiB blocks of the benchmark tar (bench/layers.ts, 2-core machine,
+ * three runs): node:zlib 26 MB/s at level 6 and 93-98 MB/s at level 1; fflate 16-17 MB/s and
+ * 29-47 MB/s. node:zlib (Chromium's zlib with SIMD) is kept.
  */
 
 /** Bytes of input per block: large enough that a block's fixed costs vanish, small enough to spread. */
@@ -27,7 +29,7 @@ const WINDOW = 32 * 1024;
 export interface GzipEncoderOptions {
   /** 1 (fastest) to 9 (smallest). Default 6, gzip's default. */
   readonly level?: number | undefined;
-  /** Blocks compressed at once. Default: the pool's worker count. */
+  /** Threads to compress on. Default: the pool's worker count. The bytes do not depend on it. */
   readonly workers?: number | undefined;
   /** For tests; the default is the shared pool. */
   readonly pool?: DeflatePool | undefined;
@@ -50,8 +52,10 @@ export class GzipEncoder extends Transform {
   readonly #level: number;
   readonly #pool: DeflatePool;
   readonly #blockSize: number;
-  /** Blocks compressed at once by this stream. */
+  /** Threads this stream compresses on. */
   readonly #workers: number;
+  /** Blocks handed out and not yet emitted: two per thread, so none waits for the next. */
+  readonly #maxInFlight: number;
   readonly #inFlight: InFlight[] = [];
   /** Blocks back from the workers, refilled rather than allocating one per block. */
   readonly #free: ArrayBuffer[] = [];
@@ -71,6 +75,7 @@ export class GzipEncoder extends Transform {
     if (workers > 0) this.#pool.ensure(workers);
     this.#blockSize = options.blockSize ?? GZIP_BLOCK_SIZE;
     this.#workers = Math.max(1, workers > 0 ? workers : this.#pool.size);
+    this.#maxInFlight = 2 * this.#workers;
     this.#block = new Uint8Array(this.#blockSize);
     this.push(gzipHeader(level));
   }
@@ -85,10 +90,10 @@ export class GzipEncoder extends Transform {
     let offset = 0;
     while (offset < chunk.byteLength) {
       // A full block is sent only once more input exists, so the last block is always the
-      // one that gets Z_FINISH, whatever the chunking. It waits for a free worker: this thread
-      // fills the next block while the workers compress, and memory stays bounded.
+      // one that gets Z_FINISH, whatever the chunking. With enough blocks out, wait: this
+      // thread fills the next block while the workers compress, and memory stays bounded.
       if (this.#filled === this.#blockSize) {
-        await this.#drain(this.#workers);
+        await this.#drain(this.#maxInFlight);
         this.#dispatch(false);
       }
       const n = Math.min(chunk.byteLength - offset, this.#blockSize - this.#filled);
@@ -116,7 +121,7 @@ export class GzipEncoder extends Transform {
     const dictionary = this.#previousTail;
     this.#previousTail = input.byteLength >= WINDOW ? input.slice(input.byteLength - WINDOW) : joinTail(dictionary, input);
     const flight: InFlight = {
-      promise: this.#pool.run({ input, dictionary, level: this.#level, last }),
+      promise: this.#pool.run({ input, dictionary, level: this.#level, last }, this.#workers),
       result: undefined,
     };
     flight.promise.then(

@@ -11,6 +11,7 @@ import {
   isIndexMediaType,
   isLayerMediaType,
   isManifestMediaType,
+  isNondistributableLayer,
   layerCompression,
   parseImageConfig,
   parseManifestFor,
@@ -45,6 +46,9 @@ export interface ValidationReport {
   readonly layers: number;
 }
 
+/** Indexes of indexes are legal; this many levels is more than any real image uses. */
+const MAX_INDEX_DEPTH = 8;
+
 /** BuildKit's attestation manifests hang off an index next to the images they describe. */
 const REFERENCE_TYPE = 'vnd.docker.reference.type';
 
@@ -65,6 +69,9 @@ interface LayerCheck {
  *   diffID against `rootfs.diff_ids`;
  * - as many diffIDs as layers, and as many non-empty history entries as layers when there is a
  *   history; the config's platform against the index's descriptor when the index gives one.
+ *
+ * A foreign or non-distributable layer missing from the store is not a problem (registries do
+ * not hold them); when present it is checked like any other.
  *
  * All problems are collected (one bad layer does not hide another); if there is any,
  * `ImageValidationError` is thrown with the list, the first one in its message. Attestation
@@ -109,8 +116,12 @@ class Validator {
     return this.#options.signal === undefined ? {} : { signal: this.#options.signal };
   }
 
-  async descriptor(desc: Descriptor): Promise<void> {
+  async descriptor(desc: Descriptor, depth = 0): Promise<void> {
     throwIfAborted(this.#options.signal);
+    if (depth > MAX_INDEX_DEPTH) {
+      this.#problem('index-depth', desc.digest, `indexes nested more than ${MAX_INDEX_DEPTH} deep`);
+      return;
+    }
     if (!isManifestMediaType(desc.mediaType)) {
       this.#problem('media-type', desc.digest, `${JSON.stringify(desc.mediaType)} is not an image manifest or index media type`);
       return;
@@ -131,7 +142,7 @@ class Validator {
         if (docker && child.mediaType !== DOCKER.manifest) {
           this.#problem('media-type-family', child.digest, `a Docker manifest list lists ${JSON.stringify(child.mediaType)}`);
         }
-        await this.descriptor(child);
+        await this.descriptor(child, depth + 1);
       }
       return;
     }
@@ -243,7 +254,14 @@ class Validator {
     const blob = new Digester();
     const tar = new Digester();
     try {
-      const stream = await this.#store.fetch(layer, this.#signal());
+      let stream;
+      try {
+        stream = await this.#store.fetch(layer, this.#signal());
+      } catch (err) {
+        // Foreign and non-distributable layers are legitimately absent from registries.
+        if (err instanceof NotFoundError && isNondistributableLayer(layer.mediaType)) return { problems, diffId: undefined };
+        throw err;
+      }
       const counted = (async function* () {
         for await (const chunk of stream) {
           blob.update(chunk as Uint8Array);

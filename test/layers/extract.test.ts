@@ -202,6 +202,19 @@ describe('extractLayer on hostile archives', () => {
     await box.untouched();
   });
 
+  it('passes the input stream\'s own error through, and names the entry on filesystem errors', async () => {
+    const tar = await handTar([{ name: 'a', content: 'x'.repeat(5000) }, { name: 'b', content: 'y' }]);
+    const broken = new Error('connection reset by peer');
+    const failing = (async function* () {
+      yield tar.subarray(0, 1024);
+      throw broken;
+    })();
+    await expect(extractLayer(failing, await dirs.make())).rejects.toBe(broken);
+    await expect(extractLayer(Readable.from([gzipSync(tar)]).pipe(new (await import('node:stream')).PassThrough()), await dirs.make())).resolves.toMatchObject({ entries: 2 });
+    const tooLong = await handTar([{ name: `${'n'.repeat(300)}`, content: 'x' }]);
+    await expect(extract(tooLong, await dirs.make())).rejects.toMatchObject({ code: 'EXTRACT_FAILED', entry: 'n'.repeat(300), message: expect.stringContaining('ENAMETOOLONG') });
+  });
+
   it('decompresses by media type or by magic bytes, zstd included, and reports the diffID', async () => {
     const tar = await handTar([{ name: 'dir', type: 'directory' }, { name: 'dir/file', content: 'z' }]);
     for (const [blob, mediaType] of [

@@ -129,6 +129,21 @@ describe('validateImage', () => {
     expect(await validateImage(store, index)).toEqual({ manifests: 3, indexes: 1, layers: 2 });
   });
 
+  it('accepts a foreign layer that the store does not hold, as registries do not', async () => {
+    const store = new MemoryStore();
+    const foreign: Descriptor = { mediaType: DOCKER.layerForeignGzip, digest: digestOf('foreign blob'), size: 12, urls: ['https://example.invalid/layer'] };
+    const desc = await storeImage(store, {
+      family: 'docker',
+      layers: [gzipLayer],
+      editConfig: (c) => {
+        (c.rootfs as { diff_ids: string[] }).diff_ids.unshift(digestOf('foreign tar'));
+        (c.history as unknown[]).unshift({ created_by: 'foreign base' });
+      },
+      editManifest: (m) => m.layers.unshift(foreign),
+    });
+    expect(await validateImage(store, desc)).toMatchObject({ manifests: 1 });
+  });
+
   it('catches a layer whose bytes do not hash to its digest, even from a store that does not verify', async () => {
     const store = new MemoryStore();
     const desc = await storeImage(store);

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { appendCommand } from './append.js';
+import { buildCommand } from './build.js';
 import { copyCommand } from './copy.js';
 import { loginCommand } from './login.js';
 import { logoutCommand } from './logout.js';
@@ -7,4 +8,4 @@ import { parseCommand } from './parse.js';
 import { resolveCommand } from './resolve.js';
 
 /** Every verb of the command line, in the order `--help` lists them. */
-export const commands: readonly Command[] = [appendCommand, copyCommand, resolveCommand, loginCommand, logoutCommand, parseCommand];
+export const commands: readonly Command[] = [buildCommand, appendCommand, copyCommand, resolveCommand, loginCommand, logoutCommand, parseCommand];

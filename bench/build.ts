@@ -1,0 +1,213 @@
+// `npm run bench -- build [--size 1G] [--files 5000] [--runs 1] [--only a|b] [--json FILE] [--keep]`
+//
+// Stevedore's `build` against `buildah bud` (vfs storage, chroot isolation) followed by
+// `buildah push`, on the same contexts and the same busybox base (made by the fixture script and
+// pushed to each registry first), each tool pushing to a registry of its own started fresh for
+// the run (buildah's blob-info cache would otherwise mount what it pushed before):
+//   (a) FROM busybox + COPY . /app, a context of SIZE bytes in FILES files (seeded pseudo-random
+//       content, so compression cannot cheat);
+//   (b) a 3-stage build: two stages each turning part of a context (SIZE/8) into an artifact with
+//       RUN, a final stage copying both artifacts from them.
+// Prints wall times, the ratio, and whether Stevedore downloaded the base image's layers (it
+// should not for (a): they are mounted from the base's repository). With --runs N the two tools
+// alternate N times and the medians are reported, so load that drifts during the run (a shared
+// machine) weighs on both alike.
+import { createCipheriv, createHash } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build, type BuildEvent } from '../src/build/index.js';
+import { closeDeflateWorkers } from '../src/layers/index.js';
+import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
+import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
+import { machineNote, parseArgs, printTable, timeShell, writeJson } from './lib/report.js';
+
+interface Workload {
+  readonly name: string;
+  readonly description: string;
+  readonly context: string;
+  readonly bytes: number;
+  readonly files: number;
+}
+
+interface Row {
+  readonly workload: string;
+  readonly stevedoreSeconds: number;
+  readonly buildahSeconds: number;
+  readonly buildahBudSeconds: number;
+  readonly buildahPushSeconds: number;
+  readonly ratio: number;
+  readonly baseLayersDownloaded: boolean;
+  readonly baseLayersMounted: number;
+  readonly digest: string;
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]i?B?)?$/i.exec(text.trim());
+  if (m === null) throw new Error(`invalid size ${JSON.stringify(text)} (e.g. 1G, 256M, 64K)`);
+  const unit = (m[2] ?? '').toUpperCase()[0];
+  const scale = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** Deterministic pseudo-random bytes (AES-256-CTR of zeros under a key derived from `seed`). */
+function randomStream(seed: string): (length: number) => Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return (length) => cipher.update(Buffer.alloc(length));
+}
+
+/** Writes `files` files totalling about `bytes` under `dir`, 100 per directory, sizes varying ±50%. */
+async function writeTree(dir: string, bytes: number, files: number, seed: string): Promise<void> {
+  const random = randomStream(seed);
+  const average = Math.max(1, Math.floor(bytes / files));
+  let written = 0;
+  for (let i = 0; i < files; i++) {
+    const sub = join(dir, `d${String(Math.floor(i / 100)).padStart(3, '0')}`);
+    if (i % 100 === 0) await mkdir(sub, { recursive: true });
+    const remaining = bytes - written;
+    const left = files - i;
+    const size = left === 1 ? Math.max(0, remaining) : Math.max(0, Math.min(remaining, Math.floor(average * (0.5 + ((i * 7919) % 1000) / 1000))));
+    await writeFile(join(sub, `f${i}.bin`), random(size));
+    written += size;
+  }
+}
+
+async function workloadA(root: string, bytes: number, files: number): Promise<Workload> {
+  const context = join(root, 'a');
+  await mkdir(context, { recursive: true });
+  await writeTree(join(context, 'data'), bytes, files, 'stevedore-bench-build-a');
+  await writeFile(join(context, 'Dockerfile'), 'ARG BASE\nFROM ${BASE}\nCOPY . /app\n');
+  return { name: 'a', description: 'FROM busybox + COPY . /app', context, bytes, files };
+}
+
+async function workloadB(root: string, bytes: number, files: number): Promise<Workload> {
+  const context = join(root, 'b');
+  await mkdir(context, { recursive: true });
+  const part = Math.floor(bytes / 16);
+  const count = Math.max(2, Math.floor(files / 16));
+  await writeTree(join(context, 'deps'), part, count, 'stevedore-bench-build-b-deps');
+  await writeTree(join(context, 'src'), part, count, 'stevedore-bench-build-b-src');
+  await writeFile(
+    join(context, 'Dockerfile'),
+    [
+      'ARG BASE',
+      'FROM ${BASE} AS deps',
+      'COPY deps/ /deps/',
+      'RUN cat /deps/*/* > /deps.bin && rm -r /deps',
+      'FROM ${BASE} AS compile',
+      'COPY src/ /src/',
+      'RUN mkdir /out && tar -cf /out/app.tar -C /src . && rm -r /src',
+      'FROM ${BASE}',
+      'COPY --from=deps /deps.bin /opt/deps.bin',
+      'COPY --from=compile /out/ /opt/app/',
+      '',
+    ].join('\n'),
+  );
+  return { name: 'b', description: '3 stages, artifacts copied between them', context, bytes: part * 2, files: count * 2 };
+}
+
+async function freshRegistry(busyboxLayout: string, parent: string): Promise<{ registry: TestRegistry; base: string }> {
+  const registry = await startRegistry({ parentDirectory: parent });
+  const base = `${registry.host}/library/busybox:latest`;
+  await pushBusyboxImage({ dir: busyboxLayout, tag: 'latest' }, base);
+  return { registry, base };
+}
+
+async function runStevedore(workload: Workload, busyboxLayout: string, scratch: string): Promise<{ seconds: number; downloaded: boolean; mounted: number; digest: string }> {
+  const { registry, base } = await freshRegistry(busyboxLayout, scratch);
+  const cacheDir = join(scratch, `stevedore-cache-${workload.name}`);
+  try {
+    const events: BuildEvent[] = [];
+    const started = process.hrtime.bigint();
+    const result = await build({
+      context: workload.context,
+      buildArgs: { BASE: base },
+      outputs: [{ type: 'registry', reference: `${registry.host}/bench/${workload.name}:latest` }],
+      cacheDir,
+      workDir: scratch,
+      onEvent: (e) => events.push(e),
+    }).result;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return {
+      seconds,
+      downloaded: events.some((e) => e.type === 'layer-fetched'),
+      mounted: events.filter((e) => e.type === 'blob' && e.action === 'mounted').length,
+      digest: result.digest,
+    };
+  } finally {
+    await registry.stop();
+    await rm(cacheDir, { recursive: true, force: true });
+  }
+}
+
+async function runBuildah(workload: Workload, busyboxLayout: string, scratch: string): Promise<{ bud: number; push: number }> {
+  const { registry, base } = await freshRegistry(busyboxLayout, scratch);
+  const storage = join(scratch, `buildah-${workload.name}`);
+  const flags = `--storage-driver vfs --root ${storage}/root --runroot ${storage}/runroot`;
+  try {
+    const bud = await timeShell(
+      `buildah ${flags} bud --isolation chroot --tls-verify=false --quiet --build-arg BASE=${base} -t localhost/bench-${workload.name} ${workload.context} >/dev/null`,
+    );
+    const push = await timeShell(`buildah ${flags} push --tls-verify=false --quiet localhost/bench-${workload.name} docker://${registry.host}/bench/${workload.name}:latest`);
+    return { bud: bud.seconds, push: push.seconds };
+  } finally {
+    await registry.stop();
+    await runProcess('rm', ['-rf', storage]).catch(() => undefined);
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const flags = parseArgs(args);
+  const bytes = parseSize(flags.get('size') ?? '1G');
+  const files = Number(flags.get('files') ?? 5000);
+  const only = flags.get('only');
+  const scratch = await tempDir('stevedore-bench-build-');
+  try {
+    console.log(`generating contexts (${(bytes / 1024 ** 2).toFixed(0)} MiB in ${files} files)...`);
+    const busyboxLayout = join(scratch.path, 'busybox');
+    await makeBusyboxImage({ dir: busyboxLayout });
+    const workloads: Workload[] = [];
+    if (only === undefined || only === 'a') workloads.push(await workloadA(scratch.path, bytes, files));
+    if (only === undefined || only === 'b') workloads.push(await workloadB(scratch.path, bytes, files));
+
+    const runs = Math.max(1, Number(flags.get('runs') ?? 1));
+    const rows: Row[] = [];
+    for (const workload of workloads) {
+      const ourRuns: Awaited<ReturnType<typeof runStevedore>>[] = [];
+      const theirRuns: Awaited<ReturnType<typeof runBuildah>>[] = [];
+      for (let i = 0; i < runs; i++) {
+        ourRuns.push(await runStevedore(workload, busyboxLayout, scratch.path));
+        theirRuns.push(await runBuildah(workload, busyboxLayout, scratch.path));
+      }
+      const ours = ourRuns.sort((x, y) => x.seconds - y.seconds)[Math.floor(runs / 2)]!;
+      const theirs = theirRuns.sort((x, y) => x.bud + x.push - (y.bud + y.push))[Math.floor(runs / 2)]!;
+      const buildahSeconds = theirs.bud + theirs.push;
+      rows.push({
+        workload: `(${workload.name}) ${workload.description}`,
+        stevedoreSeconds: ours.seconds,
+        buildahSeconds,
+        buildahBudSeconds: theirs.bud,
+        buildahPushSeconds: theirs.push,
+        ratio: ours.seconds / buildahSeconds,
+        baseLayersDownloaded: ourRuns.some((r) => r.downloaded),
+        baseLayersMounted: ours.mounted,
+        digest: ours.digest,
+      });
+    }
+    printTable(
+      ['workload', 'stevedore s', 'buildah bud+push s', 'ratio', 'base layers downloaded'],
+      rows.map((r) => [
+        r.workload,
+        r.stevedoreSeconds.toFixed(2),
+        `${r.buildahSeconds.toFixed(2)} (${r.buildahBudSeconds.toFixed(2)}+${r.buildahPushSeconds.toFixed(2)})`,
+        `${r.ratio.toFixed(2)}x`,
+        r.baseLayersDownloaded ? 'yes' : `no (${r.baseLayersMounted} mounted)`,
+      ]),
+    );
+    const report = { benchmark: 'build', machine: machineNote(), size: bytes, files, runs, rows };
+    await writeJson(flags.get('json') ?? join(process.cwd(), 'bench-build.json'), report);
+  } finally {
+    if (flags.get('keep') !== 'true') await scratch.remove();
+    await closeDeflateWorkers();
+  }
+}

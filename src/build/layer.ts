@@ -1,0 +1,97 @@
+import { extractLayer, layerDescriptor, tarChunks, type LayerEntry, type LayerSource } from '../layers/index.js';
+import { DOCKER, OCI, type Descriptor } from '../oci/index.js';
+import { BuildOptionsError } from './errors.js';
+import type { LayerRecord, StepIdentity } from './events.js';
+import type { LayerDir, StageLayer } from './rootfs.js';
+import type { BuildRuntime } from './runtime.js';
+
+/** Progress events at most this often per layer. */
+const PROGRESS_INTERVAL_MS = 200;
+
+/**
+ * Archives and compresses a step's entries into a blob of the build's store, reporting
+ * progress, and returns the layer as a stage layer and as a record for events and the result.
+ */
+export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, source: LayerSource): Promise<{ layer: StageLayer; record: LayerRecord }> {
+  let uncompressed = 0;
+  let last = 0;
+  const report = (): void => {
+    const now = Date.now();
+    if (now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    rt.emit({ type: 'layer-progress', time: now, ...identity, uncompressed, compressed: 0 });
+  };
+  const counted: LayerSource = {
+    async *[Symbol.asyncIterator]() {
+      for await (const entry of source) {
+        const open = entry.open;
+        if (open === undefined) {
+          uncompressed += 512;
+          yield entry;
+          continue;
+        }
+        const counting: LayerEntry = {
+          ...entry,
+          open: async function* () {
+            for await (const chunk of open()) {
+              uncompressed += chunk.byteLength;
+              report();
+              yield chunk;
+            }
+          },
+        };
+        yield counting;
+      }
+    },
+  };
+  const output = rt.isOutputStage(identity.stage);
+  const built = await rt.store.buildLayer(counted, {
+    compression: output ? rt.compression : 'none',
+    level: rt.compressionLevel,
+    // Never in a manifest: an internal layer may use OCI's uncompressed type whatever the output's family.
+    mediaTypeFamily: output ? rt.family : 'oci',
+    signal: rt.signal,
+  });
+  const descriptor = layerDescriptor(built);
+  rt.emit({ type: 'layer-progress', time: Date.now(), ...identity, uncompressed: built.uncompressedSize, compressed: built.size });
+  return {
+    layer: { diffId: built.diffId, origin: 'built', blob: { descriptor, fetcher: rt.store.layout } },
+    record: { descriptor, diffId: built.diffId, uncompressedSize: built.uncompressedSize },
+  };
+}
+
+/**
+ * For a stage the image does not include: the step's entries unpacked straight into a private
+ * directory of the build (no archive is kept, nothing is compressed), ready for the later stages
+ * that read them. The diffID is still computed (over the archive stream the unpacking reads).
+ */
+export async function unpackStepLayer(rt: BuildRuntime, source: LayerSource): Promise<{ layer: StageLayer; dir: LayerDir; record: LayerRecord }> {
+  const path = await rt.tempDir('layer-');
+  const extracted = await extractLayer({ content: tarChunks(source, { signal: rt.signal }) }, path, { signal: rt.signal });
+  return {
+    layer: { diffId: extracted.diffId, origin: 'built' },
+    dir: { path, opaque: new Set() },
+    record: { diffId: extracted.diffId, uncompressedSize: extracted.uncompressedSize },
+  };
+}
+
+/**
+ * A base image's layer descriptor in the media-type family of the output manifest (the blob is
+ * the same; only the name of its type differs between Docker and OCI manifests).
+ */
+export function convertLayerDescriptor(desc: Descriptor, family: 'oci' | 'docker'): Descriptor {
+  const mediaType = convertLayerMediaType(desc.mediaType, family);
+  return mediaType === desc.mediaType ? desc : { ...desc, mediaType };
+}
+
+function convertLayerMediaType(mediaType: string, family: 'oci' | 'docker'): string {
+  if (family === 'oci') {
+    if (mediaType === DOCKER.layerGzip) return OCI.layerGzip;
+    if (mediaType === DOCKER.layerForeignGzip) return OCI.layerNondistributableGzip;
+    return mediaType;
+  }
+  if (mediaType === OCI.layerGzip) return DOCKER.layerGzip;
+  if (mediaType === OCI.layerNondistributableGzip) return DOCKER.layerForeignGzip;
+  if (mediaType === DOCKER.layerGzip || mediaType === DOCKER.layerForeignGzip) return mediaType;
+  throw new BuildOptionsError(`a Docker manifest cannot hold a ${mediaType} layer of the base image; build with OCI media types`);
+}

@@ -1,0 +1,180 @@
+/**
+ * Path helpers with Go's semantics, since the copy rules are BuildKit's: `path.Clean`,
+ * `filepath.Match`, and the wildcard handling of fsutil's copy. Paths inside a root are
+ * "relative normalised" (`usr/bin`, `''` for the root) unless a name says otherwise.
+ */
+
+/** Go's `path.Clean`. */
+export function cleanPath(p: string): string {
+  if (p === '') return '.';
+  const rooted = p.startsWith('/');
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!rooted) out.push('..');
+      continue;
+    }
+    out.push(part);
+  }
+  const joined = out.join('/');
+  if (rooted) return `/${joined}`;
+  return joined === '' ? '.' : joined;
+}
+
+/** An absolute or relative in-root path as a relative normalised one (`/usr/bin/` → `usr/bin`, `/` → `''`). */
+export function rootRelative(p: string): string {
+  const cleaned = cleanPath(`/${p}`);
+  return cleaned === '/' ? '' : cleaned.slice(1);
+}
+
+/** Joins relative normalised paths (`''` is the root). */
+export function joinPath(parent: string, name: string): string {
+  if (parent === '') return name;
+  if (name === '') return parent;
+  return `${parent}/${name}`;
+}
+
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+export function baseName(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  const slash = trimmed.lastIndexOf('/');
+  return slash < 0 ? trimmed : trimmed.slice(slash + 1);
+}
+
+/** The components of a relative normalised path. */
+export function pathComponents(path: string): string[] {
+  return path === '' ? [] : path.split('/');
+}
+
+/** Whether `name` has an unescaped `*`, `?` or `[` (fsutil's `containsWildcards`). */
+export function containsWildcards(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const ch = name[i];
+    if (ch === '\\') i++;
+    else if (ch === '*' || ch === '?' || ch === '[') return true;
+  }
+  return false;
+}
+
+/**
+ * fsutil's `splitWildcards`: the part of a path before its first component with a wildcard,
+ * and the rest (`/src/*.go/x` → `/src`, `*.go/x`). `rest` is empty when there is no wildcard.
+ */
+export function splitWildcards(path: string): { readonly base: string; readonly pattern: string } {
+  const parts = cleanPath(path).split('/');
+  const base: string[] = [];
+  const pattern: string[] = [];
+  let found = false;
+  for (const part of parts) {
+    if (!found && containsWildcards(part)) found = true;
+    (found ? pattern : base).push(part);
+  }
+  const joinedBase = base.join('/');
+  return { base: joinedBase === '' ? (path.startsWith('/') ? '/' : '.') : joinedBase, pattern: pattern.join('/') };
+}
+
+const matchers = new Map<string, RegExp | null>();
+
+/**
+ * Go's `filepath.Match` on `/`-separated names: `*` is any run of characters but `/`, `?` one
+ * character but `/`, `[...]` a class (`[^...]` negated, ranges, `\` escapes), `\` escapes the
+ * next character. A malformed pattern matches nothing (BuildKit ignores the error).
+ */
+export function goMatch(pattern: string, name: string): boolean {
+  let re = matchers.get(pattern);
+  if (re === undefined) {
+    re = compileGoPattern(pattern);
+    if (matchers.size > 1024) matchers.clear();
+    matchers.set(pattern, re);
+  }
+  return re !== null && re.test(name);
+}
+
+/** Escapes a literal character outside a character class (regexp `u` mode allows only syntax characters). */
+function escapeRegExp(ch: string): string {
+  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? `\\${ch}` : ch;
+}
+
+/** Escapes a literal character inside a character class. */
+function escapeClass(ch: string): string {
+  return /[\\^\]\[-]/.test(ch) ? `\\${ch}` : ch;
+}
+
+function compileGoPattern(pattern: string): RegExp | null {
+  const chars = Array.from(pattern);
+  let re = '^';
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === '*') {
+      re += '[^/]*';
+    } else if (ch === '?') {
+      re += '[^/]';
+    } else if (ch === '\\') {
+      i++;
+      if (i >= chars.length) return null;
+      re += escapeRegExp(chars[i]!);
+    } else if (ch === '[') {
+      i++;
+      let cls = '[';
+      if (chars[i] === '^') {
+        cls += '^';
+        i++;
+      }
+      let count = 0;
+      for (;;) {
+        if (i >= chars.length) return null;
+        if (chars[i] === ']' && count > 0) break;
+        let lo = chars[i]!;
+        if (lo === '\\') {
+          i++;
+          if (i >= chars.length) return null;
+          lo = chars[i]!;
+        }
+        i++;
+        if (chars[i] === '-' && chars[i + 1] !== undefined && chars[i + 1] !== ']') {
+          i++;
+          let hi = chars[i]!;
+          if (hi === '\\') {
+            i++;
+            if (i >= chars.length) return null;
+            hi = chars[i]!;
+          }
+          if (hi < lo) return null;
+          cls += `${escapeClass(lo)}-${escapeClass(hi)}`;
+          i++;
+        } else {
+          cls += escapeClass(lo);
+        }
+        count++;
+      }
+      re += `${cls}]`;
+    } else {
+      re += escapeRegExp(ch);
+    }
+  }
+  try {
+    return new RegExp(`${re}$`, 'u');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * fsutil's `prefix.Match`, used for `COPY --parents` include patterns: `match` when `name`
+ * matches the pattern's first components (as many as `name` has), and `partial` when the
+ * pattern has more components than `name` (a directory on the way to a match).
+ */
+export function prefixMatch(pattern: string, name: string): { readonly match: boolean; readonly partial: boolean } {
+  const count = name.split('/').length - 1;
+  const parts = pattern.split('/');
+  if (parts.length - 1 > count) {
+    return { match: goMatch(parts.slice(0, count + 1).join('/'), name), partial: true };
+  }
+  return { match: goMatch(pattern, name), partial: false };
+}

@@ -1,0 +1,73 @@
+import type { BuildPlan } from '../dockerfile/index.js';
+import type { Compression, ImageConfig, Platform } from '../oci/index.js';
+import type { RunExecutor, Snapshotter } from './run/index.js';
+import type { BuildContextTree } from './context.js';
+import type { BuildEvent, LayerRecord, StepIdentity } from './events.js';
+import type { ImageResolver } from './images.js';
+import type { BuildSecret } from './options.js';
+import type { RootfsCache, StageRootfs } from './rootfs.js';
+import type { BuildContentSource, LocalBlobStore } from './store.js';
+
+/**
+ * What every stage of one build shares: the plan, the resolved options, the stores, and a way
+ * to wait for another stage. Built by builder.ts, read by the step implementations.
+ */
+export interface BuildRuntime {
+  readonly plan: BuildPlan;
+  readonly file: string | undefined;
+  readonly context: BuildContextTree;
+  readonly store: LocalBlobStore;
+  readonly content: BuildContentSource;
+  readonly cache: RootfsCache;
+  readonly images: ImageResolver;
+  /** This build's private temporary directory (removed at the end). */
+  readonly workDir: string;
+  readonly cacheDir: string;
+  readonly epoch: number;
+  /** RFC 3339 form of `epoch`: the `created` of the config and of new history entries. */
+  readonly created: string;
+  readonly timestamps: 'clamp' | 'keep';
+  readonly compression: Compression;
+  readonly compressionLevel: number | undefined;
+  /**
+   * Whether a stage's layers end up in the image (the target and the stages it is built FROM).
+   * Layers of other stages are only read back by this build (COPY --from, RUN mounts): they are
+   * stored uncompressed, which costs no CPU.
+   */
+  isOutputStage(index: number): boolean;
+  readonly family: 'oci' | 'docker';
+  readonly lazy: boolean;
+  readonly secrets: Readonly<Record<string, BuildSecret>>;
+  readonly ssh: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+  emit(event: BuildEvent): void;
+  /** The result of another stage (started if needed); rejects if that stage failed. */
+  stage(index: number): Promise<StageResult>;
+  /** An image's root filesystem (for COPY --from=IMAGE and RUN mounts), unpacked once per build. */
+  imageRootfs(ref: string, reference: string, platform: Platform): Promise<StageRootfs>;
+  /** A directory of a named local context (`--build-context NAME=DIR`), if `name` is one. */
+  localContext(name: string): string | undefined;
+  runExecutor(): Promise<RunExecutor>;
+  snapshotter(): Promise<Snapshotter>;
+  /** A fresh directory inside `workDir`. */
+  tempDir(prefix: string): Promise<string>;
+}
+
+/** A finished stage: its config (not yet finalised) and its root filesystem. */
+export interface StageResult {
+  readonly index: number;
+  readonly name: string;
+  readonly platform: Platform;
+  readonly config: ImageConfig;
+  readonly rootfs: StageRootfs;
+  readonly steps: readonly StepRecord[];
+}
+
+/** What one step did, for the build result. */
+export interface StepRecord extends StepIdentity {
+  readonly durationMs: number;
+  readonly layer?: LayerRecord;
+  /** The history entry says `empty_layer`. */
+  readonly emptyLayer: boolean;
+}
+
