@@ -4,24 +4,10 @@
  * "relative normalised" (`usr/bin`, `''` for the root) unless a name says otherwise.
  */
 
-/** Go's `path.Clean`. */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const part of p.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(part);
-  }
-  const joined = out.join('/');
-  if (rooted) return `/${joined}`;
-  return joined === '' ? '.' : joined;
-}
+// Go's `path.Clean`, shared with the Dockerfile frontend (which cleans destinations the same way).
+import { cleanPath } from '../dockerfile/index.js';
+
+export { cleanPath };
 
 /** An absolute or relative in-root path as a relative normalised one (`/usr/bin/` → `usr/bin`, `/` → `''`). */
 export function rootRelative(p: string): string {

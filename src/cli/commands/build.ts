@@ -14,6 +14,7 @@ import {
   type BuildOutput,
   type BuildSecret,
 } from '../../index.js';
+import { LiveDisplay, formatBytes, formatSeconds, shortDigest } from '../display.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
 import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
 
@@ -273,16 +274,12 @@ class BuildProgress {
   readonly #mode: 'tty' | 'plain' | 'json' | 'quiet';
   readonly #running = new Map<string, RunningStep>();
   readonly #pushes = new Map<string, { transferred: number; size: number }>();
-  #drawn = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #display: LiveDisplay;
 
   constructor(out: Writable, mode: 'tty' | 'plain' | 'json' | 'quiet') {
     this.#out = out;
     this.#mode = mode;
-    if (mode === 'tty') {
-      this.#timer = setInterval(() => this.#draw(), 100);
-      this.#timer.unref();
-    }
+    this.#display = new LiveDisplay(out, mode === 'tty', () => this.#live());
   }
 
   event(event: BuildEvent): void {
@@ -295,7 +292,7 @@ class BuildProgress {
       case 'step-started': {
         const label = `[${event.stageName} ${event.step + 1}/${event.steps}] ${firstLine(event.instruction)}`;
         this.#running.set(`${event.stage}:${event.step}`, { label, started: event.time, bytes: 0 });
-        if (this.#mode === 'plain') this.#line(label);
+        if (this.#mode === 'plain') this.#display.line(label);
         break;
       }
       case 'layer-progress': {
@@ -308,38 +305,38 @@ class BuildProgress {
         const step = this.#running.get(key);
         this.#running.delete(key);
         const blob = event.layer?.descriptor;
-        const layer = event.layer === undefined ? '' : blob === undefined ? ', layer kept unpacked' : `, layer ${short(blob.digest)} ${formatBytes(blob.size)}`;
+        const layer = event.layer === undefined ? '' : blob === undefined ? ', layer kept unpacked' : `, layer ${shortDigest(blob.digest)} ${formatBytes(blob.size)}`;
         const label = step?.label ?? firstLine(event.instruction);
-        this.#above(this.#mode === 'plain' ? `  done in ${seconds(event.durationMs)}${layer}` : `${label}  ${seconds(event.durationMs)}${layer}`);
+        this.#display.line(this.#mode === 'plain' ? `  done in ${formatSeconds(event.durationMs)}${layer}` : `${label}  ${formatSeconds(event.durationMs)}${layer}`);
         break;
       }
       case 'log':
-        this.#above(`  | ${event.line}`);
+        this.#display.line(`  | ${event.line}`);
         break;
       case 'warning':
-        this.#above(`warning: ${event.file === undefined ? '' : `${event.file}:${event.startLine ?? 0}: `}${event.message}${event.rule === undefined ? '' : ` (${event.rule})`}`);
+        this.#display.line(`warning: ${event.file === undefined ? '' : `${event.file}:${event.startLine ?? 0}: `}${event.message}${event.rule === undefined ? '' : ` (${event.rule})`}`);
         break;
       case 'base-resolved':
-        this.#above(`base ${event.reference}@${event.digest}`);
+        this.#display.line(`base ${event.reference}@${event.digest}`);
         break;
       case 'rootfs-materialized':
-        this.#above(`[${event.stageName}] unpacked ${event.layers} base layer(s) in ${seconds(event.durationMs)}: ${event.reason}`);
+        this.#display.line(`[${event.stageName}] unpacked ${event.layers} base layer(s) in ${formatSeconds(event.durationMs)}: ${event.reason}`);
         break;
       case 'push-progress':
         this.#pushes.set(event.digest, { transferred: event.transferred, size: event.size });
         break;
       case 'blob':
         this.#pushes.delete(event.descriptor.digest);
-        if (this.#mode === 'plain' || event.action !== 'skipped') this.#above(`${event.action.padEnd(7)} ${short(event.descriptor.digest)} ${formatBytes(event.descriptor.size).padStart(10)}  ${event.destination}`);
+        if (this.#mode === 'plain' || event.action !== 'skipped') this.#display.line(`${event.action.padEnd(7)} ${shortDigest(event.descriptor.digest)} ${formatBytes(event.descriptor.size).padStart(10)}  ${event.destination}`);
         break;
       case 'retry':
-        this.#above(`retry   ${event.operation} (attempt ${event.attempt}/${event.maxAttempts}: ${event.reason}); again in ${event.delayMs} ms`);
+        this.#display.line(`retry   ${event.operation} (attempt ${event.attempt}/${event.maxAttempts}: ${event.reason}); again in ${event.delayMs} ms`);
         break;
       case 'output-finished':
-        this.#above(`wrote   ${event.reference}`);
+        this.#display.line(`wrote   ${event.reference}`);
         break;
       case 'build-finished':
-        this.#above(`built   ${event.digest} in ${seconds(event.durationMs)}`);
+        this.#display.line(`built   ${event.digest} in ${formatSeconds(event.durationMs)}`);
         break;
       default:
         break;
@@ -347,37 +344,16 @@ class BuildProgress {
   }
 
   stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#clear();
+    this.#display.stop();
   }
 
-  #above(text: string): void {
-    this.#clear();
-    this.#line(text);
-    this.#draw();
-  }
-
-  #line(text: string): void {
-    this.#out.write(`${text}\n`);
-  }
-
-  #clear(): void {
-    if (this.#mode !== 'tty' || this.#drawn === 0) return;
-    this.#out.write(`\x1b[${this.#drawn}A\x1b[J`);
-    this.#drawn = 0;
-  }
-
-  #draw(): void {
-    if (this.#mode !== 'tty' || this.#timer === undefined) return;
-    this.#clear();
+  /** The live lines: what is in flight. */
+  #live(): readonly string[] {
     const now = Date.now();
-    const lines = [
-      ...[...this.#running.values()].map((s) => `${s.label}  ${seconds(now - s.started)}${s.bytes > 0 ? ` ${formatBytes(s.bytes)}` : ''}`),
-      ...[...this.#pushes.entries()].slice(0, 8).map(([digest, p]) => `push    ${short(digest)} ${formatBytes(p.transferred)} / ${formatBytes(p.size)}`),
+    return [
+      ...[...this.#running.values()].map((s) => `${s.label}  ${formatSeconds(now - s.started)}${s.bytes > 0 ? ` ${formatBytes(s.bytes)}` : ''}`),
+      ...[...this.#pushes.entries()].slice(0, 8).map(([digest, p]) => `push    ${shortDigest(digest)} ${formatBytes(p.transferred)} / ${formatBytes(p.size)}`),
     ].slice(0, 16);
-    for (const line of lines) this.#out.write(`${line}\n`);
-    this.#drawn = lines.length;
   }
 }
 
@@ -386,22 +362,5 @@ function firstLine(text: string): string {
   return line.length > 100 ? `${line.slice(0, 97)}...` : line;
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
-}
 
-function short(digest: string): string {
-  return digest.slice(0, 'sha256:'.length + 12);
-}
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}

@@ -13,6 +13,7 @@ import {
   type CopyEvent,
   type RegistryEvent,
 } from '../../index.js';
+import { LiveDisplay, formatBytes, shortDigest } from '../display.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
 import { describeEndpoint, mountSource, openEndpoint, parseEndpoint, resolveEndpoint } from './endpoints.js';
 import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
@@ -125,25 +126,19 @@ interface Transfer {
  * redrawn at most ten times a second), plain lines, or JSON lines.
  */
 class Progress {
-  readonly #out: Writable;
   readonly #mode: 'tty' | 'plain' | 'json' | 'none';
   readonly #active = new Map<string, Transfer>();
-  #drawn = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #display: LiveDisplay;
 
   constructor(out: Writable, mode: 'tty' | 'plain' | 'json' | 'none') {
-    this.#out = out;
     this.#mode = mode;
-    if (mode === 'tty') {
-      this.#timer = setInterval(() => this.#draw(), 100);
-      this.#timer.unref();
-    }
+    this.#display = new LiveDisplay(out, mode === 'tty', () => this.#live());
   }
 
   copy(event: CopyEvent): void {
     const { descriptor } = event;
     if (this.#mode === 'json') {
-      this.#line(JSON.stringify({ source: 'copy', type: event.type, digest: descriptor.digest, mediaType: descriptor.mediaType, size: descriptor.size }));
+      this.#display.line(JSON.stringify({ source: 'copy', type: event.type, digest: descriptor.digest, mediaType: descriptor.mediaType, size: descriptor.size }));
       return;
     }
     if (event.type === 'started') {
@@ -153,12 +148,12 @@ class Progress {
     this.#active.delete(descriptor.digest);
     if (this.#mode === 'none') return;
     const verb = event.type === 'copied' ? 'copied ' : event.type === 'skipped' ? 'exists ' : 'mounted';
-    this.#above(`${verb} ${short(descriptor.digest)} ${formatBytes(descriptor.size).padStart(10)}  ${descriptor.mediaType}`);
+    this.#display.line(`${verb} ${shortDigest(descriptor.digest)} ${formatBytes(descriptor.size).padStart(10)}  ${descriptor.mediaType}`);
   }
 
   registry(event: RegistryEvent): void {
     if (this.#mode === 'json') {
-      this.#line(JSON.stringify({ source: 'registry', ...event }));
+      this.#display.line(JSON.stringify({ source: 'registry', ...event }));
       return;
     }
     if (event.type === 'blob-progress') {
@@ -166,68 +161,32 @@ class Progress {
       if (transfer) transfer.transferred = event.transferred;
       else this.#active.set(event.digest, { digest: event.digest, transferred: event.transferred, size: event.size });
     } else if (event.type === 'retry' && this.#mode !== 'none') {
-      this.#above(`retry   ${event.operation} (attempt ${event.attempt}/${event.maxAttempts} failed: ${event.cause.message}); again in ${event.delayMs} ms`);
+      this.#display.line(`retry   ${event.operation} (attempt ${event.attempt}/${event.maxAttempts} failed: ${event.cause.message}); again in ${event.delayMs} ms`);
     } else if (event.type === 'upload-resumed' && this.#mode !== 'none') {
-      this.#above(`resume  ${short(event.digest)} from byte ${event.offset}`);
+      this.#display.line(`resume  ${shortDigest(event.digest)} from byte ${event.offset}`);
     }
   }
 
   done(result: { copied: number; mounted: number; skipped: number; bytes: number }): void {
     if (this.#mode === 'json') {
-      this.#line(JSON.stringify({ source: 'copy', type: 'done', ...result }));
+      this.#display.line(JSON.stringify({ source: 'copy', type: 'done', ...result }));
     } else if (this.#mode !== 'none') {
-      this.#above(`done: ${result.copied} copied (${formatBytes(result.bytes)}), ${result.mounted} mounted, ${result.skipped} already there`);
+      this.#display.line(`done: ${result.copied} copied (${formatBytes(result.bytes)}), ${result.mounted} mounted, ${result.skipped} already there`);
     }
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#clear();
+    this.#display.stop();
   }
 
-  /** Prints a permanent line above the live display. */
-  #above(text: string): void {
-    this.#clear();
-    this.#line(text);
-    this.#draw();
-  }
-
-  #line(text: string): void {
-    this.#out.write(`${text}\n`);
-  }
-
-  #clear(): void {
-    if (this.#mode !== 'tty' || this.#drawn === 0) return;
-    this.#out.write(`\x1b[${this.#drawn}A\x1b[J`);
-    this.#drawn = 0;
-  }
-
-  #draw(): void {
-    if (this.#mode !== 'tty' || this.#timer === undefined) return;
-    this.#clear();
-    const lines = [...this.#active.values()].slice(0, 12).map((t) => {
+  /** The live lines: what is in flight. */
+  #live(): readonly string[] {
+    return [...this.#active.values()].slice(0, 12).map((t) => {
       const ratio = t.size > 0 ? Math.min(1, t.transferred / t.size) : 1;
       const bar = '#'.repeat(Math.round(ratio * 20)).padEnd(20, '.');
-      return `${short(t.digest)} [${bar}] ${formatBytes(t.transferred)} / ${formatBytes(t.size)}`;
+      return `${shortDigest(t.digest)} [${bar}] ${formatBytes(t.transferred)} / ${formatBytes(t.size)}`;
     });
-    for (const line of lines) this.#out.write(`${line}\n`);
-    this.#drawn = lines.length;
   }
 }
 
-function short(digest: string): string {
-  return digest.slice(0, 'sha256:'.length + 12);
-}
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
