@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { closeDeflateWorkers } from '../index.js';
 import { runCli } from './run.js';
 
 const controller = new AbortController();
@@ -16,5 +15,3 @@ const code = await runCli(process.argv.slice(2), {
   signal: controller.signal,
 });
 process.exitCode = code;
-// The shared compression workers are idle now; end them so nothing outlives the command.
-await closeDeflateWorkers();

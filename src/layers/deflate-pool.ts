@@ -129,7 +129,6 @@ export class DeflatePool {
   #spawn(): void {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     const slot: Slot = { worker, pending: [] };
-    worker.unref();
     worker.on('message', (reply: WorkerReply) => {
       const pending = slot.pending[0];
       if (pending === undefined || pending.id !== reply.id) return;
@@ -149,6 +148,9 @@ export class DeflatePool {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`deflate worker exited with code ${code}`)));
+    // Unref only now: adding a 'message' listener refs the worker's port again, so a worker
+    // unref'd before it would keep an idle process alive.
+    worker.unref();
     this.#slots.push(slot);
   }
 }
