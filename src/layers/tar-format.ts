@@ -240,20 +240,8 @@ export type RawTypeflag =
   | 'gnu-dumpdir'
   | 'unsupported';
 
-export interface RawHeader {
-  readonly name: string;
+export interface RawHeader extends HeaderFields {
   readonly type: RawTypeflag;
-  readonly typeflag: number;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly mtime: number;
-  readonly linkname: string;
-  readonly uname: string;
-  readonly gname: string;
-  readonly devmajor: number;
-  readonly devminor: number;
 }
 
 function typeOf(flag: number, name: string): RawTypeflag {

@@ -19,6 +19,7 @@ import {
   startBuildSuite,
   unpackLayout,
   validateLayoutImage,
+  writeContext,
   type BuildSuite,
 } from './helpers.js';
 
@@ -32,7 +33,7 @@ const execFileAsync = promisify(execFile);
  */
 
 let suite: BuildSuite;
-let counter = 0;
+let outputs = 0;
 
 beforeAll(async () => {
   suite = await startBuildSuite();
@@ -42,19 +43,12 @@ afterAll(async () => {
   await suite?.stop();
 });
 
-/** A fresh context directory with these files (a string is a file's content). */
-async function context(files: Record<string, string>): Promise<string> {
-  const dir = join(suite.dir, `ctx-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(dir, name, '..'), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
+function context(files: Record<string, string>): Promise<string> {
+  return writeContext(suite, files);
 }
 
 function out(name: string): string {
-  return join(suite.dir, 'out', `${name}-${++counter}`);
+  return join(suite.dir, 'out', `${name}-${++outputs}`);
 }
 
 const registryOptions = (): { registry: { insecureRegistries: string[] }; cacheDir: string } => ({ registry: { insecureRegistries: [suite.registry.host] }, cacheDir: suite.cacheDir });

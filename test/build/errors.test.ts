@@ -1,11 +1,11 @@
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildStepError, OutputError } from '../../src/build/index.js';
 import { DockerfileError } from '../../src/dockerfile/index.js';
 import { noRetryPolicy, RegistryClientPool } from '../../src/registry/index.js';
 import { findDanglingReferences, startRegistry, type TestRegistry } from '../harness/index.js';
-import { exists, failBuild, startBuildSuite, type BuildSuite } from './helpers.js';
+import { exists, failBuild, startBuildSuite, writeContext, type BuildSuite } from './helpers.js';
 
 /**
  * Bad input fails with a typed error naming the Dockerfile line, and leaves nothing behind: no
@@ -13,7 +13,6 @@ import { exists, failBuild, startBuildSuite, type BuildSuite } from './helpers.j
  */
 
 let suite: BuildSuite;
-let counter = 0;
 
 beforeAll(async () => {
   suite = await startBuildSuite();
@@ -23,14 +22,8 @@ afterAll(async () => {
   await suite?.stop();
 });
 
-async function context(files: Record<string, string>): Promise<string> {
-  const dir = join(suite.dir, `ctx-${++counter}`);
-  await mkdir(dir, { recursive: true });
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(dir, name, '..'), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
+function context(files: Record<string, string>): Promise<string> {
+  return writeContext(suite, files);
 }
 
 const base = (): { buildArgs: { BASE: string }; registry: { insecureRegistries: string[] }; cacheDir: string } => ({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cp, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build, type BuildEvent, type BuildOptions, type BuildResult } from '../../src/build/index.js';
 import { OciLayout, type Descriptor, type ImageConfig } from '../../src/oci/index.js';
@@ -78,6 +78,19 @@ export async function failBuild(options: BuildOptions): Promise<{ error: unknown
 }
 
 /** Copies a corpus case (or any directory) into a fresh temporary context. */
+let contexts = 0;
+
+/** A fresh context directory in the suite's scratch space with these files (a string is a file's content). */
+export async function writeContext(suite: Pick<BuildSuite, 'dir'>, files: Record<string, string>): Promise<string> {
+  const dir = join(suite.dir, `ctx-${++contexts}`);
+  await mkdir(dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(join(dir, name, '..'), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return dir;
+}
+
 export async function copyContext(source: string, into: string): Promise<string> {
   await rm(into, { recursive: true, force: true });
   await cp(source, into, { recursive: true, verbatimSymlinks: true });
