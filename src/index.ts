@@ -6,3 +6,5 @@ export * from './dockerfile/index.js';
 export * from './layers/index.js';
 export * from './registry/index.js';
 export * from './build/index.js';
+export * from './subassembly/index.js';
+export * from './service/index.js';

@@ -14,7 +14,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   subassembly: ['oci', 'layers', 'registry'],
   service: ['oci', 'layers', 'registry', 'dockerfile', 'build', 'subassembly'],
   api: ['index'],
-  cli: ['index'],
+  // The CLI is the top: it may start the gRPC adapter (`stevedore serve`).
+  cli: ['index', 'api'],
   index: ['oci', 'layers', 'registry', 'dockerfile', 'build', 'subassembly', 'service'],
 };
 
