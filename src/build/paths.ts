@@ -5,7 +5,7 @@
  */
 
 // Go's `path.Clean`, shared with the Dockerfile frontend (which cleans destinations the same way).
-import { cleanPath } from '../dockerfile/index.js';
+import { cleanPath, goPatternRegExp } from '../dockerfile/index.js';
 
 export { cleanPath };
 
@@ -75,80 +75,12 @@ const matchers = new Map<string, RegExp | null>();
 export function goMatch(pattern: string, name: string): boolean {
   let re = matchers.get(pattern);
   if (re === undefined) {
-    re = compileGoPattern(pattern);
+    const compiled = goPatternRegExp(pattern);
+    re = 'regexp' in compiled ? compiled.regexp : null;
     if (matchers.size > 1024) matchers.clear();
     matchers.set(pattern, re);
   }
   return re !== null && re.test(name);
-}
-
-/** Escapes a literal character outside a character class (regexp `u` mode allows only syntax characters). */
-function escapeRegExp(ch: string): string {
-  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? `\\${ch}` : ch;
-}
-
-/** Escapes a literal character inside a character class. */
-function escapeClass(ch: string): string {
-  return /[\\^\]\[-]/.test(ch) ? `\\${ch}` : ch;
-}
-
-function compileGoPattern(pattern: string): RegExp | null {
-  const chars = Array.from(pattern);
-  let re = '^';
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i]!;
-    if (ch === '*') {
-      re += '[^/]*';
-    } else if (ch === '?') {
-      re += '[^/]';
-    } else if (ch === '\\') {
-      i++;
-      if (i >= chars.length) return null;
-      re += escapeRegExp(chars[i]!);
-    } else if (ch === '[') {
-      i++;
-      let cls = '[';
-      if (chars[i] === '^') {
-        cls += '^';
-        i++;
-      }
-      let count = 0;
-      for (;;) {
-        if (i >= chars.length) return null;
-        if (chars[i] === ']' && count > 0) break;
-        let lo = chars[i]!;
-        if (lo === '\\') {
-          i++;
-          if (i >= chars.length) return null;
-          lo = chars[i]!;
-        }
-        i++;
-        if (chars[i] === '-' && chars[i + 1] !== undefined && chars[i + 1] !== ']') {
-          i++;
-          let hi = chars[i]!;
-          if (hi === '\\') {
-            i++;
-            if (i >= chars.length) return null;
-            hi = chars[i]!;
-          }
-          if (hi < lo) return null;
-          cls += `${escapeClass(lo)}-${escapeClass(hi)}`;
-          i++;
-        } else {
-          cls += escapeClass(lo);
-        }
-        count++;
-      }
-      re += `${cls}]`;
-    } else {
-      re += escapeRegExp(ch);
-    }
-  }
-  try {
-    return new RegExp(`${re}$`, 'u');
-  } catch {
-    return null;
-  }
 }
 
 /**

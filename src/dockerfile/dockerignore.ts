@@ -1,5 +1,5 @@
 import { StevedoreError } from '../errors.js';
-import { cleanPath } from './paths.js';
+import { cleanPath, goPatternRegExp } from './paths.js';
 
 /**
  * `.dockerignore` with Docker's semantics: the file format of moby's `ignorefile.ReadAll`, the
@@ -176,42 +176,8 @@ function compile(pattern: string): RegExp {
   return new RegExp(`${re}$`);
 }
 
-/** Rejects what Go's `filepath.Match` calls a bad pattern: unclosed `[`, bad ranges, trailing `\`. */
+/** Rejects what Go's `filepath.Match` calls a bad pattern: unclosed `[`, bad ranges, a trailing backslash. */
 function validateGlob(raw: string, pattern: string): void {
-  const chars = Array.from(pattern);
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i]!;
-    if (ch === '\\') {
-      if (i + 1 >= chars.length) throw new DockerignoreError(raw, 'syntax error in pattern (trailing backslash)');
-      i++;
-      continue;
-    }
-    if (ch !== '[') continue;
-    i++;
-    if (chars[i] === '^') i++;
-    let count = 0;
-    for (;;) {
-      if (i >= chars.length) throw new DockerignoreError(raw, 'syntax error in pattern (unclosed "[")');
-      if (chars[i] === ']' && count > 0) break;
-      let lo = chars[i]!;
-      if (lo === '\\') {
-        i++;
-        if (i >= chars.length) throw new DockerignoreError(raw, 'syntax error in pattern (trailing backslash)');
-        lo = chars[i]!;
-      }
-      i++;
-      if (chars[i] === '-' && chars[i + 1] !== undefined && chars[i + 1] !== ']') {
-        i++;
-        let hi = chars[i]!;
-        if (hi === '\\') {
-          i++;
-          if (i >= chars.length) throw new DockerignoreError(raw, 'syntax error in pattern (trailing backslash)');
-          hi = chars[i]!;
-        }
-        if (hi < lo) throw new DockerignoreError(raw, `syntax error in pattern (bad range ${lo}-${hi})`);
-        i++;
-      }
-      count++;
-    }
-  }
+  const compiled = goPatternRegExp(pattern);
+  if ('problem' in compiled) throw new DockerignoreError(raw, `syntax error in pattern (${compiled.problem})`);
 }

@@ -54,4 +54,4 @@ export type {
 export { DockerignoreError, DockerignoreMatcher, dockerignoreCandidates, dockerignoreMatcher, parseDockerignore } from './dockerignore.js';
 export type { ContextDecision, IgnoreFileCandidate } from './dockerignore.js';
 export { levenshtein, suggest } from './suggest.js';
-export { cleanPath } from './paths.js';
+export { cleanPath, goPatternRegExp } from './paths.js';
