@@ -45,7 +45,7 @@ export async function prepareCopy(rt: BuildRuntime, step: CopyStep | AddStep, st
     if (step.kind === 'add' && isGitSource(source)) {
       const git = parseGitSource(source);
       const dir = await rt.tempDir('git-');
-      await checkoutGit(git, dir, step.keepGitDir, rt.signal);
+      await checkoutGit(git, dir, step.keepGitDir, rt.signal, step.checksum);
       const tree = directorySourceTree(dir, `git repository ${git.remote}`, { resetOwner: true });
       const root = git.subdir === undefined ? '' : rootRelative(git.subdir);
       const resolved = await resolveSourcePath(tree, root, true, source);

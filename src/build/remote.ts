@@ -151,9 +151,17 @@ function git(args: readonly string[], cwd: string, signal: AbortSignal | undefin
  * Checks a repository out into `dir` (shallow when the server allows it): the ref (a branch, a
  * tag or a commit; default the remote's HEAD), submodules included. Without `keepGitDir` the
  * `.git` directory is removed, as BuildKit does.
+ *
+ * `checksum` pins the commit (`ADD --checksum=COMMIT git-url`, BuildKit's form for git sources):
+ * the checked-out commit's id must begin with it (at least 7 hex digits), else the ADD fails with
+ * ChecksumMismatchError before any file is copied.
  */
-export async function checkoutGit(source: GitReference, dir: string, keepGitDir: boolean, signal?: AbortSignal): Promise<void> {
+export async function checkoutGit(source: GitReference, dir: string, keepGitDir: boolean, signal?: AbortSignal, checksum?: string): Promise<void> {
   const what = redactUrl(source.remote);
+  const pinned = checksum?.toLowerCase();
+  if (pinned !== undefined && !/^[0-9a-f]{7,64}$/.test(pinned)) {
+    throw new GitSourceError(what, `invalid --checksum ${JSON.stringify(checksum)} for a git source (expected a commit id: 7 to 64 hex digits)`);
+  }
   const fail = (step: string, err: unknown): never => {
     if (signal?.aborted) throw new AbortedError('git checkout aborted', { cause: signal.reason });
     const stderr = String((err as { stderr?: unknown }).stderr ?? (err as Error).message ?? err).trim();
@@ -163,24 +171,25 @@ export async function checkoutGit(source: GitReference, dir: string, keepGitDir:
   await git(['init', '-q', '.'], dir, signal).catch((err) => fail('git init', err));
   await git(['remote', 'add', 'origin', source.remote], dir, signal).catch((err) => fail('git remote add', err));
   const ref = source.ref ?? 'HEAD';
-  try {
-    await git(['fetch', '-q', '--depth=1', '--no-tags', 'origin', ref], dir, signal);
-  } catch (shallowError) {
+  const shallow = await git(['fetch', '-q', '--depth=1', '--no-tags', 'origin', ref], dir, signal).then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  if (shallow === undefined) {
+    await git(['checkout', '-q', '--detach', 'FETCH_HEAD'], dir, signal).catch((err) => fail('git checkout', err));
+  } else {
     // Dumb HTTP servers and some refs (an abbreviated commit) cannot be fetched shallowly.
-    if (signal?.aborted) fail('git fetch', shallowError);
-    try {
-      await git(['fetch', '-q', '--tags', 'origin'], dir, signal);
-    } catch (err) {
-      fail('git fetch', err);
-    }
+    if (signal?.aborted) fail('git fetch', shallow.err);
+    await git(['fetch', '-q', '--tags', 'origin'], dir, signal).catch((err) => fail('git fetch', err));
     const resolved = await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], dir, signal).catch(() =>
       git(['rev-parse', '--verify', '--quiet', `origin/${ref}^{commit}`], dir, signal).catch((err) => fail(`resolving ${ref}`, err)),
     );
     await git(['checkout', '-q', '--detach', resolved.trim()], dir, signal).catch((err) => fail('git checkout', err));
-    await finishCheckout(dir, keepGitDir, signal, fail);
-    return;
   }
-  await git(['checkout', '-q', '--detach', 'FETCH_HEAD'], dir, signal).catch((err) => fail('git checkout', err));
+  if (pinned !== undefined) {
+    const commit = (await git(['rev-parse', 'HEAD'], dir, signal).catch((err) => fail('git rev-parse', err))).trim();
+    if (!commit.startsWith(pinned)) throw new ChecksumMismatchError(what, pinned, commit);
+  }
   await finishCheckout(dir, keepGitDir, signal, fail);
 }
 

@@ -211,6 +211,7 @@ describe('ADD of remote sources', () => {
   let server: Server;
   let origin: string;
   let repoDir: string;
+  let commit: string;
   const payload = Buffer.from('remote payload\n');
 
   beforeAll(async () => {
@@ -225,6 +226,7 @@ describe('ADD of remote sources', () => {
     await git(['init', '-q'], work);
     await git(['add', '.'], work);
     await git(['commit', '-q', '-m', 'one'], work);
+    commit = ((await execFileAsync('git', ['rev-parse', 'HEAD'], { cwd: work })) as { stdout: string }).stdout.trim();
     await git(['clone', '-q', '--bare', work, join(repoDir, 'repo.git')], repoDir);
     await git(['update-server-info'], join(repoDir, 'repo.git'));
     server = createServer((req, res) => {
@@ -271,6 +273,16 @@ describe('ADD of remote sources', () => {
     expect(await readFile(join(rootfs, 'src/file.txt'), 'utf8')).toBe('from git\n');
     expect(tree.has('src/top.txt')).toBe(false);
     expect([...tree.keys()].some((p) => p.includes('.git'))).toBe(false);
+  });
+
+  it('ADD --checksum=COMMIT of a git repository checks the commit out only if it is that one', async () => {
+    const good = await context({ 'Dockerfile': `FROM scratch\nADD --checksum=${commit.slice(0, 12)} ${origin}/repo.git#main:sub /src/\n` });
+    await runBuild({ context: good, cacheDir: suite.cacheDir });
+    const wrong = 'f'.repeat(40);
+    const bad = await context({ 'Dockerfile': `FROM scratch\nADD --checksum=${wrong} ${origin}/repo.git#main /src/\n` });
+    const { error } = await failBuild({ context: bad, cacheDir: suite.cacheDir });
+    expect(error).toMatchObject({ name: 'BuildStepError', code: 'CHECKSUM_MISMATCH', startLine: 2 });
+    expect(error.message).toContain(commit);
   });
 
   it('a wrong --checksum fails the ADD line', async () => {
