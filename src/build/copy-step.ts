@@ -76,11 +76,12 @@ export async function prepareCopy(rt: BuildRuntime, step: CopyStep | AddStep, st
   const count = jobs.length;
   if (count > 1 && !step.destPath.endsWith('/')) throw new CopyDestinationError(step.kind === 'add' ? 'ADD' : 'COPY', step.dest);
 
-  // ADD unpacks local archives instead of copying them.
+  // ADD unpacks local archives instead of copying them, and a downloaded one with `--unpack=true`
+  // (BuildKit's default for URLs is to copy the file as it is).
   if (step.kind === 'add' && step.unpack !== false) {
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;
-      if (job.kind !== 'copy' || !job.local || !job.source.stat.isFile()) continue;
+      if (job.kind !== 'copy' || !job.source.stat.isFile() || (!job.local && step.unpack !== true)) continue;
       const host = await job.tree.hostPath(job.source.path);
       if (host === undefined) continue;
       const compression = await detectArchive(host, rt.signal);

@@ -229,6 +229,7 @@ describe('ADD of remote sources', () => {
     commit = ((await execFileAsync('git', ['rev-parse', 'HEAD'], { cwd: work })) as { stdout: string }).stdout.trim();
     await git(['clone', '-q', '--bare', work, join(repoDir, 'repo.git')], repoDir);
     await git(['update-server-info'], join(repoDir, 'repo.git'));
+    await execFileAsync('tar', ['-czf', join(repoDir, 'archive.tar.gz'), '-C', join(work, 'sub'), 'file.txt']);
     server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/files/payload.txt') {
@@ -239,6 +240,10 @@ describe('ADD of remote sources', () => {
       if (url.pathname === '/redirect') {
         res.writeHead(302, { location: '/files/payload.txt' });
         res.end();
+        return;
+      }
+      if (url.pathname === '/files/archive.tar.gz') {
+        readFile(join(repoDir, 'archive.tar.gz')).then((data) => res.writeHead(200).end(data));
         return;
       }
       if (url.pathname.startsWith('/repo.git/')) {
@@ -283,6 +288,17 @@ describe('ADD of remote sources', () => {
     const { error } = await failBuild({ context: bad, cacheDir: suite.cacheDir });
     expect(error).toMatchObject({ name: 'BuildStepError', code: 'CHECKSUM_MISMATCH', startLine: 2 });
     expect(error.message).toContain(commit);
+  });
+
+  it('ADD keeps a downloaded archive as a file unless --unpack=true', async () => {
+    const ctx = await context({
+      'Dockerfile': `FROM scratch\nADD ${origin}/files/archive.tar.gz /kept/\nADD --unpack=true ${origin}/files/archive.tar.gz /unpacked/\n`,
+    });
+    const dir = out('unpack');
+    await runBuild({ context: ctx, outputs: [{ type: 'layout', dir }], cacheDir: suite.cacheDir });
+    const rootfs = await unpackLayout(dir, 'latest', join(dir, 'x'));
+    expect((await readFile(join(rootfs, 'kept/archive.tar.gz'))).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(await readFile(join(rootfs, 'unpacked/file.txt'), 'utf8')).toBe('from git\n');
   });
 
   it('a wrong --checksum fails the ADD line', async () => {
