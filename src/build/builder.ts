@@ -1,5 +1,4 @@
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative, resolve as resolvePath } from 'node:path';
 import pLimit from 'p-limit';
 import { AbortedError, throwIfAborted } from '../errors.js';
@@ -7,6 +6,8 @@ import { planBuild, type BaseImageConfig, type BuildPlan, type DockerfileWarning
 import {
   formatPlatform,
   parsePlatform,
+  parseReference,
+  type Reference,
   serializeConfig,
   serializeManifest,
   timestampFromEpoch,
@@ -15,6 +16,7 @@ import {
   type Platform,
 } from '../oci/index.js';
 import { RegistryClientPool, type RegistryEvent } from '../registry/index.js';
+import { LocalCacheStore, RegistryCache, StepCache } from './cache/index.js';
 import { createExecutor, createSnapshotter, type RunExecutor, type Snapshotter } from './run/index.js';
 import { finalizeConfig } from './config.js';
 import { BuildContextTree, loadDockerignore } from './context.js';
@@ -68,7 +70,8 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
 
   const ownPool = options.registries === undefined;
   const registries = options.registries ?? new RegistryClientPool({ ...options.registry, onEvent: registryListener(emit, options.registry?.onEvent) });
-  const workRoot = options.workDir ?? tmpdir();
+  const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir());
+  const workRoot = options.workDir ?? join(cacheDir, 'tmp');
   await mkdir(workRoot, { recursive: true });
   const workDir = await mkdtemp(join(workRoot, 'stevedore-build-'));
   try {
@@ -87,8 +90,17 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
 
     const epoch = options.sourceDateEpoch ?? plan.sourceDateEpoch ?? BUILD_DEFAULTS.sourceDateEpoch;
     if (!Number.isInteger(epoch) || epoch < 0) throw new BuildOptionsError(`sourceDateEpoch must be a whole number of seconds, got ${epoch}`);
-    const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir());
-    await mkdir(cacheDir, { recursive: true });
+    const stepCache = new StepCache({
+      local: LocalCacheStore.of(cacheDir),
+      remote: registryCache(options, registries),
+      noCache: options.noCache === true,
+      noCacheStages: new Set(options.noCacheFilter ?? []),
+      scope: `${contextDir}\0${dockerfile.name}`,
+      signal,
+      warn: (message) => emit({ type: 'warning', time: Date.now(), message }),
+    });
+    const cacheMaxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
+    if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${cacheMaxBytes}`);
     const store = await LocalBlobStore.open(join(workDir, 'store'));
     const content = new BuildContentSource(store);
     const cache = new RootfsCache(cacheDir, {
@@ -122,6 +134,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       store,
       content,
       cache,
+      stepCache,
       images,
       workDir,
       cacheDir,
@@ -195,6 +208,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       throw err;
     }
     const final = results.find((r) => r.index === plan.target)!;
+    await stepCache.saveIndexes();
 
     // The image: the target stage's config (finalised, with the --label labels) and manifest.
     const labels = options.labels ?? {};
@@ -207,6 +221,13 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
 
     const localBlobs = [config.descriptor, ...final.rootfs.layers.filter((l) => l.origin === 'built').map((l) => layerBlob(l).descriptor)];
     const outputs = await writeOutputs(manifest.descriptor, options.outputs ?? [], { content, registries, localBlobs, emit, signal });
+    const cacheTo = options.cacheTo;
+    if (cacheTo !== undefined) {
+      const began = Date.now();
+      const entries = await stepCache.export();
+      emit({ type: 'cache-exported', time: Date.now(), reference: cacheTo, entries, durationMs: Date.now() - began });
+    }
+    await stepCache.prune(cacheMaxBytes);
     const size = manifest.descriptor.size + config.descriptor.size + layers.reduce((sum, l) => sum + l.size, 0);
     const durationMs = Date.now() - started;
     emit({ type: 'build-finished', time: Date.now(), digest: manifest.descriptor.digest, durationMs });
@@ -287,4 +308,20 @@ function registryListener(emit: (event: BuildEvent) => void, also: ((event: Regi
       emit({ type: 'retry', time: Date.now(), registry: event.registry, operation: event.operation, attempt: event.attempt, maxAttempts: event.maxAttempts, delayMs: event.delayMs, reason: event.cause.message });
     }
   };
+}
+
+/** The registry cache of `cacheFrom` / `cacheTo`, if any (references checked up front). */
+function registryCache(options: BuildOptions, registries: RegistryClientPool): RegistryCache | undefined {
+  const from = (options.cacheFrom ?? []).map((ref) => cacheReference(ref, 'cacheFrom'));
+  const to = options.cacheTo === undefined ? undefined : cacheReference(options.cacheTo, 'cacheTo');
+  if (from.length === 0 && to === undefined) return undefined;
+  return new RegistryCache(registries, from, to);
+}
+
+function cacheReference(ref: string, option: string): Reference {
+  try {
+    return parseReference(ref);
+  } catch (err) {
+    throw new BuildOptionsError(`${option}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -1,6 +1,7 @@
 import { chmod, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DockerignoreMatcher, type AddStep, type CopyStep } from '../dockerfile/index.js';
+import type { BigIntStats } from 'node:fs';
+import { join, relative } from 'node:path';
+import { DockerignoreMatcher, type AddStep, type CopyStep, type PlanSource } from '../dockerfile/index.js';
 import { detectArchive, extractArchive } from './archive.js';
 import { ContextEscapeError, CopyDestinationError, CopySourceNotFoundError } from './errors.js';
 import { CopyPlan, type CopyOptions } from './copy.js';
@@ -11,7 +12,8 @@ import type { BuildRuntime } from './runtime.js';
 import { directorySourceTree, fileSourceTree, resolveSourcePath, sortedChildren, type ResolvedSource, type SourceTree } from './source-tree.js';
 import type { StageRootfs } from './rootfs.js';
 import { EMPTY_VIEW } from './view.js';
-import type { Platform } from '../oci/index.js';
+import { formatPlatform, type Platform } from '../oci/index.js';
+import type { CacheInput } from './cache/key.js';
 
 /**
  * COPY and ADD: the sources are resolved first (wildcards expanded, URLs downloaded, archives
@@ -212,4 +214,139 @@ export async function planCopy(rt: BuildRuntime, step: CopyStep | AddStep, state
     await plan.copy(job.tree, job.source, job.name, step.destPath, options);
   }
   return plan;
+}
+
+/** Hashes a regular file of a local source tree under `root` (the stat index's job). */
+export type FileHasher = (root: string, hostPath: string, st: BigIntStats) => Promise<string>;
+
+/**
+ * The cache inputs of a COPY or ADD beyond its instruction: for sources in a local directory
+ * (the build context, a named local context), every entry that lands in the layer, found by the
+ * same planner that writes the layer (so `.dockerignore`, wildcards, `--exclude` and `--parents`
+ * select exactly the same files) run against an empty root, with its path, type, mode, owner,
+ * time as it will be written (clamped to SOURCE_DATE_EPOCH unless times are kept), link target
+ * and content digest; a stage by its final cache state; an image by its digest; a URL or a git
+ * repository by its `--checksum`. A string instead says why the step cannot be cached.
+ */
+export async function copyCacheInputs(rt: BuildRuntime, step: CopyStep | AddStep, state: CopyStepState, hash: FileHasher): Promise<CacheInput[] | string> {
+  const what = `${step.kind.toUpperCase()} ${[...step.sources, ...step.contents.map((c) => `<<${c.name}`)].join(' ')}`;
+  const inputs: CacheInput[] = [];
+  let tree: SourceTree | undefined;
+  let root: string | undefined;
+  if (step.kind === 'copy' && step.from.kind !== 'context') {
+    const from = step.from;
+    if (from.kind === 'stage') {
+      const stage = await rt.stage(from.index);
+      inputs.push({ name: `stage ${stage.name}`, value: stage.cacheState, label: `${what}: stage ${stage.name}` });
+    } else if (from.kind === 'image') {
+      const local = rt.localContext(from.ref);
+      if (local === undefined) {
+        const image = await rt.images.resolve(from.ref, from.reference, state.platform);
+        inputs.push({ name: `image ${from.ref}`, value: `${image.descriptor.digest} ${formatPlatform(state.platform)}`, label: `${what}: image ${from.ref} digest` });
+      } else {
+        tree = directorySourceTree(local, `context ${from.ref}`, { resetOwner: true, escape: 'error' });
+        root = local;
+      }
+    }
+  } else {
+    tree = rt.context;
+    root = rt.context.root;
+  }
+  const local: string[] = [];
+  for (const source of step.sources) {
+    if (step.kind === 'add' && isGitSource(source)) {
+      // A commit named by --checksum is what is checked out, or the step fails.
+      if (step.checksum === undefined) return `${what}: a git repository without --checksum=COMMIT is not cached (its content is only known once fetched)`;
+      inputs.push({ name: `git ${source}`, value: step.checksum, label: `${what}: --checksum` });
+      continue;
+    }
+    if (step.kind === 'add' && isHttpSource(source)) {
+      if (step.checksum === undefined) return `${what}: a URL without --checksum is not cached (its content is only known once downloaded)`;
+      inputs.push({ name: `url ${source}`, value: step.checksum, label: `${what}: --checksum` });
+      continue;
+    }
+    local.push(source);
+  }
+  if (tree === undefined || root === undefined || local.length === 0) return inputs;
+
+  const jobs: CopyJob[] = [];
+  for (const source of local) await resolveLocal(tree, source, step, jobs);
+  const owner = step.chown === undefined ? undefined : ownerNeedsNames(parseOwnerSpec(step.chown)) ? undefined : numericOwner(parseOwnerSpec(step.chown));
+  const options = {
+    owner,
+    mode: step.chmod === undefined ? undefined : parseModeSpec(step.chmod),
+    exclude: step.exclude.length === 0 ? undefined : new DockerignoreMatcher(step.exclude),
+  };
+  const plan = new CopyPlan({ view: EMPTY_VIEW, lazy: false, epoch: rt.epoch, timestamps: rt.timestamps });
+  for (const job of jobs) {
+    if (job.kind !== 'copy') continue;
+    await plan.copy(job.tree, job.source, job.name, step.destPath, { ...options, copyDirContents: job.copyDirContents, include: job.include });
+  }
+  inputs.push(...(await plannedInputs(plan, root, what, '', hash)));
+  return inputs;
+}
+
+/**
+ * The cache inputs of a RUN bind mount's source: its files when they come from a local
+ * directory, else the source stage's state or the image's digest.
+ */
+export async function bindCacheInputs(rt: BuildRuntime, mount: { readonly target: string; readonly source: string; readonly from: PlanSource }, platform: Platform, hash: FileHasher): Promise<CacheInput[]> {
+  const what = `bind mount ${mount.target}`;
+  let tree: SourceTree;
+  let root: string;
+  switch (mount.from.kind) {
+    case 'scratch':
+      return [];
+    case 'stage': {
+      const stage = await rt.stage(mount.from.index);
+      return [{ name: `${what}: stage`, value: stage.cacheState, label: `${what}: stage ${stage.name}` }];
+    }
+    case 'image': {
+      const local = rt.localContext(mount.from.ref);
+      if (local === undefined) {
+        const image = await rt.images.resolve(mount.from.ref, mount.from.reference, platform);
+        return [{ name: `${what}: image`, value: `${image.descriptor.digest} ${formatPlatform(platform)}`, label: `${what}: image ${mount.from.ref} digest` }];
+      }
+      tree = directorySourceTree(local, `context ${mount.from.ref}`, { resetOwner: true, escape: 'error' });
+      root = local;
+      break;
+    }
+    case 'context':
+      tree = rt.context;
+      root = rt.context.root;
+      break;
+  }
+  let resolved: ResolvedSource;
+  try {
+    resolved = await resolveSourcePath(tree, rootRelative(mount.source), true, mount.source);
+  } catch {
+    // The RUN reports the missing source; its key just says so.
+    return [{ name: `${what}: source`, value: 'missing' }];
+  }
+  const plan = new CopyPlan({ view: EMPTY_VIEW, lazy: false, epoch: rt.epoch, timestamps: 'keep' });
+  await plan.copy(tree, resolved, `/${resolved.path}`, '/mount/', { copyDirContents: true });
+  return plannedInputs(plan, root, what, `${what}: `, hash);
+}
+
+/** One input per planned entry: its metadata and, for a file, the digest of its content. */
+async function plannedInputs(plan: CopyPlan, root: string, what: string, prefix: string, hash: FileHasher): Promise<CacheInput[]> {
+  const inputs: CacheInput[] = [];
+  // Files with several links in one source are written once and linked after: which is which is part of the layer.
+  const firstOfInode = new Map<string, string>();
+  for (const entry of plan.plannedEntries()) {
+    let linkedTo = '';
+    if (entry.inode !== undefined) {
+      linkedTo = firstOfInode.get(entry.inode) ?? '';
+      if (linkedTo === '') firstOfInode.set(entry.inode, entry.path);
+    }
+    let content = '';
+    let label = entry.path;
+    if (entry.content !== undefined) {
+      content = await hash(root, entry.content.path, entry.content.stat);
+      label = relative(root, entry.content.path);
+    }
+    const value = JSON.stringify([entry.type, entry.mode, entry.uid, entry.gid, entry.mtime, entry.size, entry.linkname ?? '', linkedTo, content]);
+    inputs.push({ name: `${prefix}file ${entry.path}`, value, label: `${what}: ${label}` });
+  }
+  return inputs;
 }

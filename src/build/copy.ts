@@ -42,10 +42,11 @@ export class RootfsNeeded extends Error {
 }
 
 /** Where an entry's bytes come from. */
-type Content = { readonly kind: 'host'; readonly path: string };
+/** Where an entry's bytes come from, and the file's stat when it was planned (the stat index keys on it). */
+type Content = { readonly kind: 'host'; readonly path: string; readonly stat: BigIntStats };
 
 /** One entry of the new layer. */
-interface PlannedEntry {
+export interface PlannedEntry {
   readonly path: string;
   readonly type: LayerEntryType;
   readonly mode: number;
@@ -204,7 +205,7 @@ export class CopyPlan {
         this.#plan({
           ...common,
           size,
-          ...(host === undefined ? {} : { content: { kind: 'host', path: host } }),
+          ...(host === undefined ? {} : { content: { kind: 'host', path: host, stat: st } }),
           ...(st.nlink > 1n ? { inode: `${tree.description}\0${st.dev}:${st.ino}` } : {}),
         });
       } else if (type === 'symlink') {
@@ -295,6 +296,11 @@ export class CopyPlan {
       const { mode, uid, gid } = probe.node;
       this.#entries.set(path, { path, type: 'directory', mode, uid, gid, mtime: this.#options.epoch, size: 0 });
     }
+  }
+
+  /** The planned entries in archive order, with where each file's bytes are read (for cache keys). */
+  plannedEntries(): readonly PlannedEntry[] {
+    return [...this.#entries.values()].sort((a, b) => comparePaths(a.path, b.path));
   }
 
   /** What the stage knows after this layer: its entries and the directories it relied on. */

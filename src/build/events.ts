@@ -1,4 +1,5 @@
 import type { Descriptor, Digest } from '../oci/index.js';
+import type { CacheStatus } from './cache/index.js';
 import type { StepLocation } from './errors.js';
 
 /**
@@ -60,6 +61,13 @@ export type BuildEvent =
       readonly durationMs: number;
       /** The layer the step added; absent for steps that only change the config. */
       readonly layer?: LayerRecord;
+      /**
+       * `{ hit: true }`: taken from the build cache, not run. `{ hit: false, reason }`: run, and
+       * why: the first input that differs from the step's last run ("COPY src/: src/app.ts
+       * changed", "build arg VERSION changed", "base image digest changed"), "not in cache",
+       * "--no-cache", or why the step cannot be cached.
+       */
+      readonly cache: CacheStatus;
     } & StepIdentity)
   | ({
       /** Bytes of a new layer archived (uncompressed) and written (compressed) so far. */
@@ -85,6 +93,14 @@ export type BuildEvent =
       readonly file?: string;
       readonly startLine?: number;
       readonly endLine?: number;
+    }
+  | {
+      /** Cache entries pushed to the `cacheTo` repository (after the image's outputs). */
+      readonly type: 'cache-exported';
+      readonly time: number;
+      readonly reference: string;
+      readonly entries: number;
+      readonly durationMs: number;
     }
   | { readonly type: 'output-started'; readonly time: number; readonly destination: string }
   | {

@@ -5,6 +5,7 @@ export type { BuildResult } from './builder.js';
 export { BUILD_DEFAULTS, defaultCacheDir, type BuildOptions, type BuildOutput, type BuildSecret } from './options.js';
 export type { BuildEvent, BuildEventType, LayerRecord, StepIdentity } from './events.js';
 export type { StepRecord } from './runtime.js';
+export type { CacheStatus } from './cache/index.js';
 export type { OutputRecord } from './output.js';
 export {
   BuildStepError,

@@ -73,14 +73,28 @@ export interface BuildOptions {
   readonly snapshotter?: SnapshotMode | 'auto' | undefined;
   /**
    * A directory for this build's temporary files (a fresh directory is made inside it and
-   * removed afterwards). Default: the OS temp directory.
+   * removed afterwards). Default: `<cacheDir>/tmp`, on the cache's filesystem, so built layers
+   * move into the cache by renaming and cached ones are hard-linked, never copied.
    */
   readonly workDir?: string | undefined;
   /**
-   * Where unpacked layers and RUN cache mounts are kept between builds. Default
-   * `$XDG_CACHE_HOME/stevedore` (or `~/.cache/stevedore`).
+   * Where the build cache (step entries and layer blobs), unpacked layers and RUN cache mounts
+   * are kept between builds. Default `$XDG_CACHE_HOME/stevedore` (or `~/.cache/stevedore`).
    */
   readonly cacheDir?: string | undefined;
+  /**
+   * Bound of the step cache's entries and layer blobs in `cacheDir`, in bytes: after each build the
+   * least recently used are removed down to it (never those the build itself used). Default 10 GiB.
+   */
+  readonly cacheMaxBytes?: number | undefined;
+  /** Registry caches to look steps up in after the local cache (`--cache-from REF`): repositories, a tag is ignored. */
+  readonly cacheFrom?: readonly string[] | undefined;
+  /** A registry repository to export the image's cache entries to after a successful build (`--cache-to REF`). */
+  readonly cacheTo?: string | undefined;
+  /** Run every step (`--no-cache`); what they make is still written to the cache. */
+  readonly noCache?: boolean | undefined;
+  /** Run every step of these stages, by name or index (`--no-cache-filter STAGE`); entries are still written. */
+  readonly noCacheFilter?: readonly string[] | undefined;
   /** Called with every event, as they happen (besides the job's `events` iterable). Must not throw. */
   readonly onEvent?: ((event: BuildEvent) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -98,6 +112,8 @@ export const BUILD_DEFAULTS = Object.freeze({
   baseLayers: 'lazy' as const,
   concurrency: 2,
   layoutTag: 'latest',
+  /** 10 GiB. */
+  cacheMaxBytes: 10 * 1024 * 1024 * 1024,
 });
 
 /** The default cache directory: `$XDG_CACHE_HOME/stevedore`, else `~/.cache/stevedore`. */

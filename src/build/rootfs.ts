@@ -69,9 +69,14 @@ export function chainId(diffIds: readonly Digest[]): Digest {
   return chain;
 }
 
+/**
+ * Directories being made, by path, across every build of the process: two builds that need the
+ * same base layer download and unpack it once.
+ */
+const inflight = new Map<string, Promise<LayerDir>>();
+
 /** Unpacked layers, content-addressed in the cache directory and shared across builds. */
 export class RootfsCache {
-  readonly #inflight = new Map<string, Promise<LayerDir>>();
 
   constructor(
     readonly cacheDir: string,
@@ -101,20 +106,29 @@ export class RootfsCache {
     });
   }
 
-  /** Takes a directory already in overlay format (a RUN's upper directory) as layer `diffId`. */
-  async adoptLayerDir(diffId: Digest, source: string, opaque: readonly string[]): Promise<LayerDir> {
+  /**
+   * Takes a directory already in overlay format (a RUN's upper directory, a layer unpacked by the
+   * build) as layer `diffId`; it is moved, so it must be on the cache's filesystem. Its opaque
+   * directories are listed, or marked by overlay xattrs of a namespace.
+   */
+  async adoptLayerDir(diffId: Digest, source: string, opaque: readonly string[] | { readonly xattr: OverlayXattrNamespace }): Promise<LayerDir> {
     const dir = join(this.cacheDir, 'layers', 'sha256', digestHex(diffId));
     const existing = await readLayerDir(dir);
     if (existing !== undefined) return existing;
     await mkdir(join(this.cacheDir, 'layers', 'sha256'), { recursive: true });
-    await writeFile(`${dir}.json`, JSON.stringify({ opaque }));
+    await writeFile(`${dir}.json`, JSON.stringify(Array.isArray(opaque) ? { opaque } : { xattr: (opaque as { xattr: OverlayXattrNamespace }).xattr }));
     try {
       await rename(source, dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
     }
-    return { path: dir, opaque: new Set(opaque) };
+    return Array.isArray(opaque) ? { path: dir, opaque: new Set(opaque) } : { path: dir, opaque: { xattr: (opaque as { xattr: OverlayXattrNamespace }).xattr } };
+  }
+
+  /** Layer `diffId` if it is unpacked in the cache (a cached step's layer that only exists unpacked). */
+  existingLayerDir(diffId: Digest): Promise<LayerDir | undefined> {
+    return readLayerDir(join(this.cacheDir, 'layers', 'sha256', digestHex(diffId)));
   }
 
   #input(layer: StageLayer, signal: AbortSignal | undefined): LayerInput {
@@ -134,7 +148,7 @@ export class RootfsCache {
    * builder never leaves or sees a half-unpacked directory.
    */
   #once(dir: string, make: (temp: string) => Promise<readonly string[]>): Promise<LayerDir> {
-    let pending = this.#inflight.get(dir);
+    let pending = inflight.get(dir);
     if (pending === undefined) {
       pending = (async () => {
         const existing = await readLayerDir(dir);
@@ -160,8 +174,11 @@ export class RootfsCache {
           throw err;
         }
       })();
-      this.#inflight.set(dir, pending);
-      pending.catch(() => this.#inflight.delete(dir));
+      inflight.set(dir, pending);
+      void pending.then(
+        () => inflight.delete(dir),
+        () => inflight.delete(dir),
+      );
     }
     return pending;
   }
@@ -170,7 +187,8 @@ export class RootfsCache {
 async function readLayerDir(dir: string): Promise<LayerDir | undefined> {
   try {
     if (!(await stat(dir)).isDirectory()) return undefined;
-    const sidecar = JSON.parse(await readFile(`${dir}.json`, 'utf8')) as { opaque?: unknown };
+    const sidecar = JSON.parse(await readFile(`${dir}.json`, 'utf8')) as { opaque?: unknown; xattr?: unknown };
+    if (sidecar.xattr === 'user' || sidecar.xattr === 'trusted') return { path: dir, opaque: { xattr: sidecar.xattr } };
     const opaque = Array.isArray(sidecar.opaque) ? sidecar.opaque.filter((p): p is string => typeof p === 'string') : [];
     return { path: dir, opaque: new Set(opaque) };
   } catch (err) {
@@ -186,6 +204,20 @@ export class StageRootfs {
   #layers: StageLayer[];
   #lower: Lower;
   #pending: KnownTree;
+  /**
+   * Why the files must be unpacked before a new step is planned, if they must: a cached step was
+   * taken over from a build that knew them at that point (so the next step is planned, and
+   * writes its layer, as that build did), or a cached RUN layer's changes are not in `#pending`.
+   */
+  #owed: string | undefined;
+  /** A layer whose paths are not in `#pending` sits above the unpacked ones: `view` cannot answer. */
+  #stale = false;
+  /**
+   * Layers written against an unknown base (planned lazily): they rely on being applied through
+   * the base's symlinks. Without any, the layers can be unpacked one directory each, reusing the
+   * directories earlier builds left in the cache.
+   */
+  #lazyLayers = 0;
 
   private constructor(layers: StageLayer[], lower: Lower, pending: KnownTree) {
     this.#layers = layers;
@@ -205,7 +237,33 @@ export class StageRootfs {
 
   /** An independent copy (a stage based on another stage starts from this). */
   fork(): StageRootfs {
-    return new StageRootfs([...this.#layers], this.#lower, this.#pending.clone());
+    const copy = new StageRootfs([...this.#layers], this.#lower, this.#pending.clone());
+    copy.#owed = this.#owed;
+    copy.#stale = this.#stale;
+    copy.#lazyLayers = this.#lazyLayers;
+    return copy;
+  }
+
+  /** Why the files must be unpacked before the next step is planned (see `addCachedLayer`). */
+  get owed(): string | undefined {
+    return this.#owed;
+  }
+
+  /**
+   * Adds a layer taken from the build cache, without unpacking it: with the paths it wrote
+   * (COPY, ADD, WORKDIR), or without (RUN: then the files must be unpacked before anything reads
+   * them). `known`: the build that made the entry knew the whole root after this step.
+   */
+  addCachedLayer(layer: StageLayer, nodes: Iterable<readonly [string, NodeInfo]> | undefined, known: boolean): void {
+    this.#layers.push(layer);
+    if (nodes === undefined) {
+      this.#stale = true;
+      this.#owed = 'a cached RUN layer is below';
+    } else {
+      for (const [path, node] of nodes) this.#pending.set(path, node);
+      if (known && !this.known) this.#owed ??= 'the cached steps were built with the base image unpacked';
+      if (!known && !this.known) this.#lazyLayers++;
+    }
   }
 
   get layers(): readonly StageLayer[] {
@@ -219,6 +277,7 @@ export class StageRootfs {
 
   /** The paths as far as they are known (see view.ts). */
   view(): PathView {
+    if (this.#stale) throw new Error('the root filesystem holds a cached layer that is not unpacked yet');
     const lower = this.#lower;
     const lowerView = lower.kind === 'empty' ? EMPTY_VIEW : lower.kind === 'unknown' ? UNKNOWN_VIEW : fileTreeView(this.#stackTree(lower.dirs));
     return new LayeredView([this.#pending], lowerView);
@@ -226,6 +285,7 @@ export class StageRootfs {
 
   /** Adds a layer this build made, with the entries it holds (and directories it relied on). */
   addLayer(layer: StageLayer, nodes: Iterable<readonly [string, NodeInfo]>): void {
+    if (!this.known) this.#lazyLayers++;
     this.#layers.push(layer);
     for (const [path, node] of nodes) this.#pending.set(path, node);
   }
@@ -250,13 +310,19 @@ export class StageRootfs {
   async materialize(cache: RootfsCache, signal?: AbortSignal): Promise<number> {
     throwIfAborted(signal);
     const lower = this.#lower;
-    if (lower.kind === 'dirs' && lower.covered === this.#layers.length) return 0;
-    if (lower.kind === 'unknown') {
+    if (lower.kind === 'dirs' && lower.covered === this.#layers.length) {
+      this.#owed = undefined;
+      return 0;
+    }
+    if (lower.kind === 'unknown' && this.#lazyLayers > 0) {
       // The stage's own layers were written against an unknown base and rely on being applied
       // through it (an existing symlink is followed): apply the whole chain into one directory.
       const chain = await cache.chainDir(this.#layers, signal);
       this.#lower = { kind: 'dirs', dirs: [chain], covered: this.#layers.length };
       this.#pending = new KnownTree();
+      this.#owed = undefined;
+      this.#stale = false;
+      this.#lazyLayers = 0;
       return this.#layers.length;
     }
     const covered = lower.kind === 'dirs' ? lower.covered : 0;
@@ -264,6 +330,9 @@ export class StageRootfs {
     for (const layer of this.#layers.slice(covered)) dirs.push(await cache.layerDir(layer, signal));
     this.#lower = { kind: 'dirs', dirs, covered: this.#layers.length };
     this.#pending = new KnownTree();
+    this.#owed = undefined;
+    this.#stale = false;
+    this.#lazyLayers = 0;
     return this.#layers.length - covered;
   }
 

@@ -1,6 +1,7 @@
 import type { BuildPlan } from '../dockerfile/index.js';
 import type { Compression, ImageConfig, Platform } from '../oci/index.js';
 import type { RunExecutor, Snapshotter } from './run/index.js';
+import type { CacheStatus, StepCache } from './cache/index.js';
 import type { BuildContextTree } from './context.js';
 import type { BuildEvent, LayerRecord, StepIdentity } from './events.js';
 import type { ImageResolver } from './images.js';
@@ -19,6 +20,8 @@ export interface BuildRuntime {
   readonly store: LocalBlobStore;
   readonly content: BuildContentSource;
   readonly cache: RootfsCache;
+  /** The step cache: lookups, entries, miss reasons (see cache/). */
+  readonly stepCache: StepCache;
   readonly images: ImageResolver;
   /** This build's private temporary directory (removed at the end). */
   readonly workDir: string;
@@ -61,6 +64,8 @@ export interface StageResult {
   readonly config: ImageConfig;
   readonly rootfs: StageRootfs;
   readonly steps: readonly StepRecord[];
+  /** The cache state after the stage's last layer: what a later stage's cache key depends on. */
+  readonly cacheState: string;
 }
 
 /** What one step did, for the build result. */
@@ -69,5 +74,9 @@ export interface StepRecord extends StepIdentity {
   readonly layer?: LayerRecord;
   /** The history entry says `empty_layer`. */
   readonly emptyLayer: boolean;
+  /** Whether the step was taken from the build cache (not run). */
+  readonly cached: boolean;
+  /** The cache outcome, with the reason of a miss. */
+  readonly cache: CacheStatus;
 }
 

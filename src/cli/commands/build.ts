@@ -45,7 +45,12 @@ With neither --push nor --output, the image is written to the OCI layout ./${DEF
   --progress MODE             auto (live on a terminal, else plain), plain, json (one event per line), quiet
   --iidfile FILE              write the image ID (the config digest) to FILE
   --metadata-file FILE        write the build's metadata (buildx's keys) to FILE as JSON
-  --cache-dir DIR             where unpacked layers and RUN caches are kept (default ~/.cache/stevedore)
+  --cache-dir DIR             where the build cache, unpacked layers and RUN caches are kept (default ~/.cache/stevedore)
+  --cache-from REF            look steps up in this registry cache repository too (repeatable)
+  --cache-to REF              export the image's cache entries to this registry repository
+  --no-cache                  run every step (the cache is still written)
+  --no-cache-filter STAGE     run every step of this stage (repeatable)
+  --cache-max-size BYTES      bound of the local build cache (suffixes K, M, G; default 10G)
   --base-layers MODE          lazy (default: fetch base layers only when a step needs their files) or eager
 
 SOURCE_DATE_EPOCH (environment or --build-arg) sets the image's timestamps; the default is 0,
@@ -78,6 +83,11 @@ export const buildCommand: Command = {
       iidfile: { type: 'string' },
       'metadata-file': { type: 'string' },
       'cache-dir': { type: 'string' },
+      'cache-from': { type: 'string', multiple: true },
+      'cache-to': { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'no-cache-filter': { type: 'string', multiple: true },
+      'cache-max-size': { type: 'string' },
       'base-layers': { type: 'string' },
     });
     if (positionals.length > 1) throw new UsageError('build takes at most one context directory');
@@ -118,6 +128,7 @@ export const buildCommand: Command = {
       registry: registryOptions(values as RegistryFlagValues, io),
       ...(values['cache-dir'] === undefined ? {} : { cacheDir: resolvePath(io.cwd, values['cache-dir'] as string) }),
       ...(baseLayers === undefined ? {} : { baseLayers: baseLayers as 'lazy' | 'eager' }),
+      ...cacheOptions(values),
       ...(io.signal === undefined ? {} : { signal: io.signal }),
       onEvent: (event) => progress.event(event),
     };
@@ -307,9 +318,16 @@ class BuildProgress {
         const blob = event.layer?.descriptor;
         const layer = event.layer === undefined ? '' : blob === undefined ? ', layer kept unpacked' : `, layer ${shortDigest(blob.digest)} ${formatBytes(blob.size)}`;
         const label = step?.label ?? firstLine(event.instruction);
-        this.#display.line(this.#mode === 'plain' ? `  done in ${formatSeconds(event.durationMs)}${layer}` : `${label}  ${formatSeconds(event.durationMs)}${layer}`);
+        // As docker's progress: a step taken from the cache says CACHED; a step that ran says why.
+        const cached = event.cache.hit;
+        const why = event.cache.hit ? '' : ` (${event.cache.reason})`;
+        if (this.#mode === 'plain') this.#display.line(cached ? `  CACHED${layer}` : `  done in ${formatSeconds(event.durationMs)}${layer}${why}`);
+        else this.#display.line(cached ? `${label}  CACHED${layer}` : `${label}  ${formatSeconds(event.durationMs)}${layer}${why}`);
         break;
       }
+      case 'cache-exported':
+        this.#display.line(`cache   ${event.entries} entries exported to ${event.reference} in ${formatSeconds(event.durationMs)}`);
+        break;
       case 'log':
         this.#display.line(`  | ${event.line}`);
         break;
@@ -364,3 +382,23 @@ function firstLine(text: string): string {
 
 
 
+
+/** The cache flags as build options. */
+function cacheOptions(values: Record<string, unknown>): Partial<BuildOptions> {
+  const maxSize = values['cache-max-size'] as string | undefined;
+  return {
+    ...(values['cache-from'] === undefined ? {} : { cacheFrom: values['cache-from'] as string[] }),
+    ...(values['cache-to'] === undefined ? {} : { cacheTo: values['cache-to'] as string }),
+    ...(values['no-cache'] === true ? { noCache: true } : {}),
+    ...(values['no-cache-filter'] === undefined ? {} : { noCacheFilter: values['no-cache-filter'] as string[] }),
+    ...(maxSize === undefined ? {} : { cacheMaxBytes: parseSize(maxSize) }),
+  };
+}
+
+/** `123`, `10K`, `512M`, `10G` (powers of 1024) as bytes. */
+function parseSize(text: string): number {
+  const match = /^(\d+)([KMGT]?)i?B?$/i.exec(text.trim());
+  if (match === null) throw new UsageError(`--cache-max-size must be a size like 512M or 10G, not ${JSON.stringify(text)}`);
+  const power = ' KMGT'.indexOf((match[2] ?? '').toUpperCase() || ' ');
+  return Number(match[1]) * 1024 ** power;
+}
