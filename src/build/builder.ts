@@ -148,6 +148,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       lazy: (options.baseLayers ?? BUILD_DEFAULTS.baseLayers) === 'lazy',
       secrets: options.secrets ?? {},
       ssh: options.ssh ?? {},
+      allowInsecure: options.allow?.includes('security.insecure') ?? false,
       signal: stageSignal,
       emit,
       stage: (index) => {

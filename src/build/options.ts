@@ -67,6 +67,12 @@ export interface BuildOptions {
   readonly secrets?: Readonly<Record<string, BuildSecret>> | undefined;
   /** SSH agent sockets for `RUN --mount=type=ssh`, by id (`default`: usually `$SSH_AUTH_SOCK`). */
   readonly ssh?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Privileges RUN may ask for (BuildKit's entitlements, `docker buildx build --allow`):
+   * `security.insecure` lets `RUN --security=insecure` run with every capability this process
+   * holds. Default: none, and such a RUN fails naming its line.
+   */
+  readonly allow?: readonly 'security.insecure'[] | undefined;
   /** Which RUN executor: `auto` (default: namespaces, else runc), `namespace` or `runc`. */
   readonly runExecutor?: ExecutorKind | 'auto' | undefined;
   /** How RUN captures changes: `auto` (overlayfs where it mounts, else a copy), `overlay`, `copy`. */

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, chown, copyFile, link, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PlanMount, PlanSource, RunStep } from '../dockerfile/index.js';
 import { normalizeEntries, OPAQUE_WHITEOUT, type LayerSource } from '../layers/index.js';
 import { digestOf, type ContainerConfig, type Platform } from '../oci/index.js';
-import { DirectoryTree, resolveUser, type FileTree, type RunMount, type RunSpec } from './run/index.js';
+import { DirectoryTree, resolveInRoot, resolveUser, RunEntitlementError, type FileTree, type RunMount, type RunSpec } from './run/index.js';
 import { RunFailedError, RunMountError } from './errors.js';
 import type { StepIdentity } from './events.js';
 import { buildStepLayer } from './layer.js';
-import { joinPath, rootRelative } from './paths.js';
+import { joinPath } from './paths.js';
 import type { LayerRecord } from './events.js';
-import type { LayerDir, StageLayer, StageRootfs } from './rootfs.js';
+import { chainId, type LayerDir, type StageLayer, type StageRootfs } from './rootfs.js';
 import type { BuildRuntime } from './runtime.js';
 
 /**
@@ -42,7 +42,7 @@ export interface RunOutcome {
 }
 
 export async function executeRun(rt: BuildRuntime, step: RunStep, state: RunStepState, identity: StepIdentity): Promise<RunOutcome> {
-  if (step.security === 'insecure') throw new RunMountError('RUN --security=insecure is not supported (Stevedore grants no extra privileges)');
+  if (step.security === 'insecure' && !rt.allowInsecure) throw new RunEntitlementError('security.insecure');
   const [executor, snapshotter] = await Promise.all([rt.runExecutor(), rt.snapshotter()]);
   await state.rootfs.materialize(rt.cache, rt.signal);
   const lowerDirs = state.rootfs.lowerDirs().map((d) => d.path);
@@ -53,14 +53,17 @@ export async function executeRun(rt: BuildRuntime, step: RunStep, state: RunStep
     const env = runEnvironment(state.config.Env ?? [], step.env, rt.plan.proxyEnv);
     const mounts: RunMount[] = [];
     const mountEnv: string[] = [];
+    const secrets: Uint8Array[] = [];
     let sshIndex = 0;
     for (const mount of step.mounts) {
       const prepared = await prepareMount(rt, mount, state, sshIndex);
       if (mount.type === 'ssh' && prepared.mount !== undefined) sshIndex++;
       if (prepared.mount !== undefined) mounts.push(prepared.mount);
       mountEnv.push(...prepared.env);
+      if (prepared.secret !== undefined) secrets.push(prepared.secret);
       if (prepared.release !== undefined) releases.push(prepared.release);
     }
+    const censor = censorer(secrets);
     for (const script of step.scripts) {
       const dir = await rt.tempDir('script-');
       const path = join(dir, script.name);
@@ -77,11 +80,13 @@ export async function executeRun(rt: BuildRuntime, step: RunStep, state: RunStep
       hostname: RUN_HOSTNAME,
       network: step.network,
       mounts,
+      ...(step.security === 'insecure' ? { privileged: true } : {}),
     };
     const tail: string[] = [];
     const result = await executor.run(spec, {
       signal: rt.signal,
-      onOutput: (line, stream) => {
+      onOutput: (raw, stream) => {
+        const line = censor(raw);
         tail.push(line);
         if (tail.length > OUTPUT_TAIL) tail.shift();
         rt.emit({ type: 'log', time: Date.now(), ...identity, stream, line });
@@ -143,9 +148,39 @@ export function runEnvironment(configEnv: readonly string[], stepEnv: readonly s
   return [...merged].map(([k, v]) => `${k}=${v}`);
 }
 
+/** What a log line shows in place of a secret's value. */
+export const CENSORED = '****';
+/** The shortest line of a multi-line secret that is masked on its own. */
+const MIN_CENSORED_LINE = 8;
+
+/**
+ * Masks the values of the step's secrets in its output (a command that prints a secret must not
+ * put it in a log event or an error). A value is masked as given and without its trailing
+ * newline; a secret split across two pieces of an over-long line is not recognised.
+ */
+export function censorer(secrets: readonly Uint8Array[]): (line: string) => string {
+  const values = new Set<string>();
+  for (const secret of secrets) {
+    const text = Buffer.from(secret).toString('utf8');
+    for (const value of [text, text.replace(/\r?\n$/, '')]) if (value !== '' && !value.includes('\n')) values.add(value);
+    // A multi-line secret (a key file) is masked line by line, since output arrives a line at a
+    // time; lines too short to be secret on their own (a blank, a brace) are left alone.
+    for (const part of text.split(/\r?\n/)) if (part.trim().length >= MIN_CENSORED_LINE) values.add(part);
+  }
+  if (values.size === 0) return (line) => line;
+  const ordered = [...values].sort((a, b) => b.length - a.length);
+  return (line) => {
+    let out = line;
+    for (const value of ordered) if (out.includes(value)) out = out.split(value).join(CENSORED);
+    return out;
+  };
+}
+
 interface PreparedMount {
   readonly mount?: RunMount | undefined;
   readonly env: readonly string[];
+  /** A secret's value, to be masked in the output. */
+  readonly secret?: Uint8Array | undefined;
   readonly release?: (() => Promise<void>) | undefined;
 }
 
@@ -171,8 +206,8 @@ async function prepareMount(rt: BuildRuntime, mount: PlanMount, state: RunStepSt
         return { env: [] };
       }
       const env = mount.env === undefined ? [] : [`${mount.env}=${Buffer.from(content).toString('utf8')}`];
-      if (mount.target === undefined) return { env };
-      return { mount: { type: 'secret', target: mount.target, content, uid: mount.uid, gid: mount.gid, mode: mount.mode }, env };
+      if (mount.target === undefined) return { env, secret: content };
+      return { mount: { type: 'secret', target: mount.target, content, uid: mount.uid, gid: mount.gid, mode: mount.mode }, env, secret: content };
     }
     case 'ssh': {
       const socket = rt.ssh[mount.id];
@@ -184,21 +219,44 @@ async function prepareMount(rt: BuildRuntime, mount: PlanMount, state: RunStepSt
       return { mount: { type: 'ssh', target, socket }, env: sshIndex === 0 ? [`SSH_AUTH_SOCK=${target}`] : [] };
     }
     case 'cache':
-      return prepareCacheMount(rt, mount);
+      return prepareCacheMount(rt, mount, state);
     case 'bind': {
-      const source = await bindSource(rt, mount.from, rootRelative(mount.source), state, !mount.readOnly);
+      const source = await bindSource(rt, mount.from, mount.source, state, !mount.readOnly);
       return { mount: { type: 'bind', source, target: mount.target, readonly: mount.readOnly }, env: [] };
     }
   }
 }
 
-async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { type: 'cache' }>): Promise<PreparedMount> {
-  const key = createHash('sha256').update(mount.id).digest('hex');
-  let dir = join(rt.cacheDir, 'mounts', key);
-  const created = await mkdir(dir, { recursive: true }).then((first) => first !== undefined);
-  if (created) {
-    await chown(dir, mount.uid, mount.gid);
-    await chmod(dir, mount.mode);
+/**
+ * `--mount=type=cache`: a persistent directory under `<cacheDir>/mounts`, kept between builds.
+ * As BuildKit, a cache with `from=STAGE|IMAGE` is seeded, when it is first created, with that
+ * source's files at `source`, and it is a different cache for each version of the source (its
+ * identity is part of the key); a cache without `from` starts empty, owned by `uid:gid` with
+ * `mode`. A seeded cache is made in a temporary directory and renamed into place, so a
+ * concurrent build never sees it half copied.
+ */
+async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { type: 'cache' }>, state: RunStepState): Promise<PreparedMount> {
+  const seed = mount.from.kind === 'scratch' ? undefined : await cacheSeed(rt, mount, state);
+  const key = createHash('sha256')
+    .update(seed === undefined ? mount.id : `${mount.id}:${seed.identity}`)
+    .digest('hex');
+  const mountsDir = join(rt.cacheDir, 'mounts');
+  let dir = join(mountsDir, key);
+  if (seed === undefined) {
+    const created = await mkdir(dir, { recursive: true }).then((first) => first !== undefined);
+    if (created) await setOwnerAndMode(dir, mount);
+  } else if (!(await isDirectory(dir))) {
+    await mkdir(mountsDir, { recursive: true });
+    const temp = join(mountsDir, `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await seed.copyTo(temp);
+      await rename(temp, dir).catch((err: NodeJS.ErrnoException) => {
+        // Another build made it first: theirs is as good as ours.
+        if (err.code !== 'EEXIST' && err.code !== 'ENOTEMPTY') throw err;
+      });
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
   }
   let release: (() => Promise<void>) | undefined;
   if (mount.sharing === 'locked') {
@@ -215,10 +273,14 @@ async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { t
       if (cacheLocks.get(dir) === chained) cacheLocks.delete(dir);
     };
   } else if (mount.sharing === 'private' && (cacheInUse.get(dir) ?? 0) > 0) {
-    // In use by another build step: this one gets a fresh, throwaway directory.
-    dir = await rt.tempDir('cache-');
-    await chown(dir, mount.uid, mount.gid);
-    await chmod(dir, mount.mode);
+    // In use by another build step: this one gets a fresh, throwaway directory, seeded alike.
+    dir = join(await rt.tempDir('cache-'), 'cache');
+    if (seed === undefined) {
+      await mkdir(dir);
+      await setOwnerAndMode(dir, mount);
+    } else {
+      await seed.copyTo(dir);
+    }
   }
   const used = dir;
   cacheInUse.set(used, (cacheInUse.get(used) ?? 0) + 1);
@@ -235,44 +297,76 @@ async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { t
   };
 }
 
+interface CacheSeed {
+  /** Which version of the source the seed is (see `MountSourceTree.identity`). */
+  readonly identity: string;
+  /** Copies the seed to a new directory at `target` (real copies: the cache is written to). */
+  copyTo(target: string): Promise<void>;
+}
+
+async function cacheSeed(rt: BuildRuntime, mount: Extract<PlanMount, { type: 'cache' }>, state: RunStepState): Promise<CacheSeed> {
+  const found = await mountSourceTree(rt, mount.from, state);
+  const { path, stat: st } = await resolveInRoot(found.tree, mount.source);
+  if (st === undefined) throw new RunMountError(`cache mount source ${mount.source} not found in ${found.what}`);
+  if (!st.isDirectory()) throw new RunMountError(`cache mount source ${mount.source} in ${found.what} is not a directory`);
+  return { identity: found.identity, copyTo: (target) => copyTree(found.tree, path, target, false) };
+}
+
+async function setOwnerAndMode(dir: string, mount: { readonly uid: number; readonly gid: number; readonly mode: number }): Promise<void> {
+  await chown(dir, mount.uid, mount.gid);
+  await chmod(dir, mount.mode);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+}
+
+/** The files a mount takes from (`from=`), what to call them in errors, and their identity. */
+interface MountSourceTree {
+  readonly tree: FileTree;
+  readonly what: string;
+  /** Changes whenever the files may have: a stage's cache state, an image's chain ID, a directory's path. */
+  readonly identity: string;
+}
+
+async function mountSourceTree(rt: BuildRuntime, from: PlanSource, state: RunStepState): Promise<MountSourceTree> {
+  switch (from.kind) {
+    case 'context':
+      return { tree: rt.context, what: 'the build context', identity: 'context' };
+    case 'scratch':
+      return { tree: new DirectoryTree(await rt.tempDir('scratch-')), what: 'scratch', identity: 'scratch' };
+    case 'stage': {
+      const stage = await rt.stage(from.index);
+      await stage.rootfs.materialize(rt.cache, rt.signal);
+      // The stage's build-cache state: the same for the same stage inputs, build after build.
+      return { tree: stage.rootfs.fileTree(), what: `stage ${stage.name}`, identity: `stage:${stage.cacheState}` };
+    }
+    case 'image': {
+      const local = rt.localContext(from.ref);
+      if (local !== undefined) return { tree: new DirectoryTree(local), what: `context ${from.ref}`, identity: `dir:${local}` };
+      const rootfs = await rt.imageRootfs(from.ref, from.reference, state.platform);
+      return { tree: rootfs.fileTree(), what: `image ${from.ref}`, identity: rootfs.layers.length === 0 ? 'scratch' : chainId(rootfs.layers.map((l) => l.diffId)) };
+    }
+  }
+}
+
 /**
  * The host path a `--mount=type=bind` shows: a copy of the source (the filtered build context, a
  * stage's or an image's files), hard-linked where the mount is read-only so nothing is copied
  * twice, copied where the command may write (its writes are discarded with the copy).
  */
 async function bindSource(rt: BuildRuntime, from: PlanSource, source: string, state: RunStepState, writable: boolean): Promise<string> {
-  let tree: FileTree;
-  let what: string;
-  switch (from.kind) {
-    case 'context':
-      tree = rt.context;
-      what = 'the build context';
-      break;
-    case 'scratch':
-      return rt.tempDir('bind-');
-    case 'stage': {
-      const stage = await rt.stage(from.index);
-      await stage.rootfs.materialize(rt.cache, rt.signal);
-      tree = stage.rootfs.fileTree();
-      what = `stage ${stage.name}`;
-      break;
-    }
-    case 'image': {
-      const local = rt.localContext(from.ref);
-      if (local !== undefined) {
-        tree = new DirectoryTree(local);
-      } else {
-        tree = (await rt.imageRootfs(from.ref, from.reference, state.platform)).fileTree();
-      }
-      what = `image ${from.ref}`;
-      break;
-    }
-  }
-  const st = await tree.lstat(source);
-  if (st === undefined) throw new RunMountError(`bind mount source /${source} not found in ${what}`);
+  if (from.kind === 'scratch') return rt.tempDir('bind-');
+  const { tree, what } = await mountSourceTree(rt, from, state);
+  // Symlinks on the way are followed inside the source's root, as the kernel would there.
+  const { path, stat: st } = await resolveInRoot(tree, source);
+  if (st === undefined) throw new RunMountError(`bind mount source ${source} not found in ${what}`);
   const dir = await rt.tempDir('bind-');
   const target = join(dir, 'source');
-  await copyTree(tree, source, target, !writable);
+  await copyTree(tree, path, target, !writable);
   return target;
 }
 

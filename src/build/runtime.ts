@@ -42,6 +42,8 @@ export interface BuildRuntime {
   readonly lazy: boolean;
   readonly secrets: Readonly<Record<string, BuildSecret>>;
   readonly ssh: Readonly<Record<string, string>>;
+  /** Whether `RUN --security=insecure` is granted (`BuildOptions.allow`). */
+  readonly allowInsecure: boolean;
   readonly signal: AbortSignal;
   emit(event: BuildEvent): void;
   /** The result of another stage (started if needed); rejects if that stage failed. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -37,6 +38,11 @@ interface Deliberate<T> {
   readonly reason: string;
 }
 
+/** A root-owned 0644 file with this content, as `readTree` reports it. */
+function fileEntry(content: string): TreeEntry {
+  return { type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(content), sha256: createHash('sha256').update(content).digest('hex') };
+}
+
 const CONFIG_FIELDS = ['Env', 'Cmd', 'Entrypoint', 'WorkingDir', 'User', 'ExposedPorts', 'Volumes', 'Labels', 'StopSignal', 'Healthcheck', 'Shell', 'OnBuild'] as const;
 type ConfigField = (typeof CONFIG_FIELDS)[number];
 
@@ -70,6 +76,27 @@ const DELIBERATE: Record<string, { tree?: Record<string, Deliberate<TreeEntry>>;
         expected: ['PATH=/custom/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=override', 'B=two words'],
         reason: "BuildKit's addEnv replaces a redefined variable in place; buildah moves it to the end",
       },
+    },
+  },
+  'run-mounts': {
+    tree: {
+      'after-rw': {
+        expected: fileEntry('built\n'),
+        reason: "BuildKit discards what a command writes to a read-write bind mount; buildah 1.28 writes through to the stage it mounted, so a later mount of that stage sees the writes",
+      },
+      'listing': {
+        expected: fileEntry('artifact\nother\n'),
+        reason: 'as after-rw: the file the rw mount created stays in the mounted stage under buildah 1.28',
+      },
+      ...Object.fromEntries(
+        ['mnt', 'var', 'var/cache'].map((path) => [
+          path,
+          {
+            expected: undefined,
+            reason: "BuildKit removes the mount points it had to create (its mount stubs cleaner) before taking the layer; buildah leaves them in the image as empty directories",
+          },
+        ]),
+      ),
     },
   },
   scratch: {

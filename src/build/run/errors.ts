@@ -73,3 +73,15 @@ export class HostToolError extends StevedoreError {
     super('HOST_TOOL_FAILED', `${tool} failed: ${reason}`, options);
   }
 }
+
+/**
+ * A RUN asks for more than the build grants: `--security=insecure` (BuildKit's
+ * `security.insecure` entitlement) runs the command with every capability, so a build must opt
+ * in; it is refused, never silently run sandboxed.
+ */
+export class RunEntitlementError extends StevedoreError {
+  override name = 'RunEntitlementError';
+  constructor(readonly entitlement: 'security.insecure') {
+    super('RUN_NOT_ENTITLED', `RUN --security=insecure needs the ${entitlement} entitlement, which this build does not grant (--allow security.insecure)`);
+  }
+}

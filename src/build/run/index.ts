@@ -7,6 +7,7 @@ export {
   RootPathError,
   UserNotFoundError,
   HostToolError,
+  RunEntitlementError,
 } from './errors.js';
 export type {
   Rootfs,
@@ -45,6 +46,7 @@ export {
 } from './detect.js';
 export { detectOverlay, type OverlaySupport } from './overlayfs.js';
 export { resolveUser } from './user.js';
+export { hostCapabilities } from './host.js';
 export { DirectoryTree, resolveInRoot, readTreeFile, type FileTree, type ResolvedPath } from './tree.js';
 export { LayerStackTree, KnownOpaque, XattrOpaque, isWhiteout, opaqueXattr, type OpaqueIndex, type StackEntry, type OverlayXattrNamespace } from './layerstack.js';
 export { writeOverlayMarkers, convertWhiteouts, type OverlayMarkers, type MarkerOptions, type ConvertedWhiteouts } from './markers.js';

@@ -166,8 +166,9 @@ class NamespaceDriver implements SandboxDriver {
 
     add('proc', 'proc', 'proc', 'nosuid,nodev,noexec');
     // sysfs can only be mounted by the owner of the network namespace: otherwise show the host's.
-    if (this.userns && ctx.spec.network !== 'none') add('/sys', 'sys', 'none', 'rbind,ro,nosuid,nodev,noexec');
-    else add('sysfs', 'sys', 'sysfs', 'ro,nosuid,nodev,noexec');
+    const sysAccess = ctx.spec.privileged === true ? 'rw' : 'ro';
+    if (this.userns && ctx.spec.network !== 'none') add('/sys', 'sys', 'none', `rbind,${sysAccess},nosuid,nodev,noexec`);
+    else add('sysfs', 'sys', 'sysfs', `${sysAccess},nosuid,nodev,noexec`);
     add(join(ctx.workDir, 'dev'), 'dev', 'none', 'bind');
     for (const name of devices) add(`/dev/${name}`, `dev/${name}`, 'none', 'bind');
     add('devpts', 'dev/pts', 'devpts', `newinstance,ptmxmode=0666,mode=0620${this.userns ? '' : ',gid=5'},nosuid,noexec`);
@@ -202,14 +203,15 @@ class NamespaceDriver implements SandboxDriver {
       const home = parsePasswd(passwd?.toString('utf8') ?? '').find((u) => u.uid === spec.user.uid)?.home;
       env.push(`HOME=${home || '/'}`);
     }
-    const bounding = `--bounding-set=-all,${DEFAULT_CAPABILITIES.map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`;
+    // Privileged: the bounding set is left as the wrapper's, every capability this process holds.
+    const bounding = spec.privileged === true ? [] : [`--bounding-set=-all,${DEFAULT_CAPABILITIES.map((c) => `+${c.slice(4).toLowerCase()}`).join(',')}`];
     const gids = spec.user.additionalGids ?? [];
     // In a user namespace that maps only root, setgroups(2) is denied and the ids are already
     // 0:0 (`run` refuses other users there).
     const identity = this.userns ? [] : [`--regid=${spec.user.gid}`, gids.length > 0 ? `--groups=${gids.join(',')}` : '--clear-groups'];
     return [
       this.tools.setpriv,
-      bounding,
+      ...bounding,
       ...identity,
       '--',
       this.tools.env,

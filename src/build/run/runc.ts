@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname as hostName } from 'node:os';
 import { join } from 'node:path';
 import { RunUnavailableError } from './errors.js';
-import { findExecutable, isExecutable, isRoot } from './host.js';
+import { findExecutable, hostCapabilities, isExecutable, isRoot } from './host.js';
 import { DEFAULT_CAPABILITIES } from './namespace.js';
 import { runTool } from './process.js';
 import { runSandboxed, type PlannedMount, type SandboxContext, type SandboxDriver, type SandboxTools } from './sandbox.js';
@@ -121,15 +121,17 @@ class RuncDriver implements SandboxDriver {
   #config(ctx: SandboxContext, planned: readonly PlannedMount[]): unknown {
     const { spec } = ctx;
     const root = spec.user.uid === 0;
-    const caps = [...DEFAULT_CAPABILITIES];
+    const privileged = spec.privileged === true;
+    const caps = privileged ? hostCapabilities() : [...DEFAULT_CAPABILITIES];
+    const sysAccess = privileged ? 'rw' : 'ro';
     const mounts: OciMount[] = [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', sysAccess] },
+      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', sysAccess] },
     ];
     for (const m of planned) {
       const destination = `/${m.target}`;
@@ -159,11 +161,12 @@ class RuncDriver implements SandboxDriver {
       hostname: spec.hostname ?? hostName(),
       mounts,
       linux: {
-        // Deny every device but the ones runc creates in /dev (it adds those rules itself).
-        resources: { devices: [{ allow: false, access: 'rwm' }] },
+        // Deny every device but the ones runc creates in /dev (it adds those rules itself);
+        // privileged, as Docker's --privileged: every device, nothing of /proc hidden.
+        resources: { devices: [{ allow: privileged, access: 'rwm' }] },
         namespaces,
-        maskedPaths: MASKED_PATHS,
-        readonlyPaths: READONLY_PATHS,
+        maskedPaths: privileged ? [] : MASKED_PATHS,
+        readonlyPaths: privileged ? [] : READONLY_PATHS,
       },
     };
   }

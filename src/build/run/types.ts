@@ -121,6 +121,12 @@ export interface RunSpec {
   readonly network?: NetworkMode | undefined;
   readonly mounts?: readonly RunMount[] | undefined;
   readonly extraHosts?: readonly ExtraHost[] | undefined;
+  /**
+   * `RUN --security=insecure`: every capability this process holds instead of Docker's default
+   * set, /sys writable, no masked /proc paths, every device allowed (runc). Default false.
+   * Grant it only to trusted Dockerfiles: the command can then act on the host.
+   */
+  readonly privileged?: boolean | undefined;
 }
 
 export type OutputStream = 'stdout' | 'stderr';

@@ -42,6 +42,7 @@ With neither --push nor --output, the image is written to the OCI layout ./${DEF
   --secret id=ID[,src=FILE|,env=VAR]
                               a secret for RUN --mount=type=secret (repeatable)
   --ssh ID[=SOCKET]           an SSH agent for RUN --mount=type=ssh ("default" uses $SSH_AUTH_SOCK)
+  --allow ENTITLEMENT         grant a privilege: security.insecure (RUN --security=insecure)
   --progress MODE             auto (live on a terminal, else plain), plain, json (one event per line), quiet
   --iidfile FILE              write the image ID (the config digest) to FILE
   --metadata-file FILE        write the build's metadata (buildx's keys) to FILE as JSON
@@ -79,6 +80,7 @@ export const buildCommand: Command = {
       'build-context': { type: 'string', multiple: true },
       secret: { type: 'string', multiple: true },
       ssh: { type: 'string', multiple: true },
+      allow: { type: 'string', multiple: true },
       progress: { type: 'string' },
       iidfile: { type: 'string' },
       'metadata-file': { type: 'string' },
@@ -125,6 +127,7 @@ export const buildCommand: Command = {
       contexts: keyValues('--build-context', (values['build-context'] as string[] | undefined) ?? [], io.env, false),
       secrets: secretsFrom((values.secret as string[] | undefined) ?? [], io.cwd),
       ssh: sshFrom((values.ssh as string[] | undefined) ?? [], io.env),
+      allow: entitlementsFrom((values.allow as string[] | undefined) ?? []),
       registry: registryOptions(values as RegistryFlagValues, io),
       ...(values['cache-dir'] === undefined ? {} : { cacheDir: resolvePath(io.cwd, values['cache-dir'] as string) }),
       ...(baseLayers === undefined ? {} : { baseLayers: baseLayers as 'lazy' | 'eager' }),
@@ -226,6 +229,14 @@ function secretsFrom(items: readonly string[], cwd: string): Record<string, Buil
     else secrets[id] = { env: env ?? src ?? id };
   }
   return secrets;
+}
+
+/** `--allow`: the entitlements BuildKit knows that Stevedore can grant. */
+function entitlementsFrom(items: readonly string[]): 'security.insecure'[] {
+  return items.map((item) => {
+    if (item !== 'security.insecure') throw new UsageError(`--allow ${item}: unknown entitlement (known: security.insecure)`);
+    return item;
+  });
 }
 
 function sshFrom(items: readonly string[], env: CliIO['env']): Record<string, string> {
