@@ -1,0 +1,20 @@
+// Original file: src/api/proto/subassembly.proto
+
+export const SubassemblyPhase = {
+  SUBASSEMBLY_PHASE_UNSPECIFIED: 'SUBASSEMBLY_PHASE_UNSPECIFIED',
+  SUBASSEMBLY_PHASE_CREATING: 'SUBASSEMBLY_PHASE_CREATING',
+  SUBASSEMBLY_PHASE_AVAILABLE: 'SUBASSEMBLY_PHASE_AVAILABLE',
+  SUBASSEMBLY_PHASE_UNAVAILABLE: 'SUBASSEMBLY_PHASE_UNAVAILABLE',
+} as const;
+
+export type SubassemblyPhase =
+  | 'SUBASSEMBLY_PHASE_UNSPECIFIED'
+  | 0
+  | 'SUBASSEMBLY_PHASE_CREATING'
+  | 1
+  | 'SUBASSEMBLY_PHASE_AVAILABLE'
+  | 2
+  | 'SUBASSEMBLY_PHASE_UNAVAILABLE'
+  | 3
+
+export type SubassemblyPhase__Output = typeof SubassemblyPhase[keyof typeof SubassemblyPhase]
