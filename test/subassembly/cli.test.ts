@@ -1,13 +1,9 @@
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIO } from '../../src/cli/command.js';
-import { UsageError } from '../../src/cli/command.js';
-import { squashCommand } from '../../src/cli/commands/squash.js';
 import { validateImage } from '../../src/layers/index.js';
 import { DEFAULT_PLATFORM, OciLayout, loadImage } from '../../src/oci/index.js';
 import { RegistryClientPool } from '../../src/registry/index.js';
-import { SubassemblyError } from '../../src/subassembly/index.js';
+import { stevedore } from '../cli/helpers.js';
 import { makeBusyboxImage } from '../fixtures/make-busybox.js';
 import { run, startRegistry, tempDir, type TestRegistry } from '../harness/index.js';
 import { craftImage, describeTree, dir, file, opaque, pushTo, sha256, umociUnpack, whiteout, type CraftedImage } from './helpers.js';
@@ -18,17 +14,9 @@ let scratch: { path: string; remove: () => Promise<void> };
 let busyboxRef: string;
 let appRef: string;
 
-/** `stevedore squash ARGS`, in-process (the command is not registered in the command table yet). */
+/** `stevedore squash ARGS`, in-process. */
 async function squash(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const io: CliIO = { stdout, stderr, stdin: Readable.from([]), env: {}, cwd: scratch.path };
-  const code = await squashCommand.run(args, io);
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+  return stevedore(['squash', ...args], { cwd: scratch.path });
 }
 
 beforeAll(async () => {
@@ -120,15 +108,21 @@ describe('stevedore squash', () => {
   }, 60_000);
 
   it('refuses a base the image does not start with, and leaves no layout behind', async () => {
-    const err = await squash([busyboxRef, 'oci:never', '--above-base', appRef]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SubassemblyError);
-    expect((err as SubassemblyError).code).toBe('INVALID_REFERENCE');
+    const result = await squash([busyboxRef, 'oci:never', '--above-base', appRef]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/INVALID_REFERENCE|does not start with|prefix/i);
     await expect(OciLayout.open(join(scratch.path, 'never'))).rejects.toThrow();
   });
 
   it('refuses bad arguments with a usage error', async () => {
-    await expect(squash([appRef])).rejects.toThrow(UsageError);
-    await expect(squash([appRef, 'oci:x', '--compression', 'lz4'])).rejects.toThrow(/--compression/);
-    await expect(squash([appRef, `${registry.host}/cli/x@sha256:${'a'.repeat(64)}`])).rejects.toThrow(/digest/);
+    for (const [args, message] of [
+      [[appRef], /takes a source/],
+      [[appRef, 'oci:x', '--compression', 'lz4'], /--compression/],
+      [[appRef, `${registry.host}/cli/x@sha256:${'a'.repeat(64)}`], /digest/],
+    ] as const) {
+      const result = await squash([...args]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
   });
 });
