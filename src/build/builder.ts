@@ -123,8 +123,16 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
     }
     const running = new Map<number, Promise<StageResult>>();
     const imageRoots = new Map<string, Promise<StageRootfs>>();
-    let executor: Promise<RunExecutor> | undefined;
-    let snapshotter: Promise<Snapshotter> | undefined;
+    // Chosen at the first RUN (a build without RUN needs neither), and said once in the events.
+    let sandbox: Promise<readonly [RunExecutor, Snapshotter]> | undefined;
+    const runSandbox = (): Promise<readonly [RunExecutor, Snapshotter]> =>
+      (sandbox ??= Promise.all([
+        createExecutor({ kind: options.runExecutor ?? 'auto', tmpDir: workDir }),
+        createSnapshotter({ mode: options.snapshotter ?? 'auto', workDir }),
+      ]).then(([executor, snapshotter]) => {
+        emit({ type: 'run-sandbox', time: Date.now(), executor: executor.name, snapshotter: snapshotter.mode });
+        return [executor, snapshotter] as const;
+      }));
     let tempCounter = 0;
 
     const rt: BuildRuntime = {
@@ -188,8 +196,8 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
         const named = contexts.get(name);
         return named?.kind === 'local' ? named.dir : undefined;
       },
-      runExecutor: () => (executor ??= createExecutor({ kind: options.runExecutor ?? 'auto', tmpDir: workDir })),
-      snapshotter: () => (snapshotter ??= createSnapshotter({ mode: options.snapshotter ?? 'auto', workDir })),
+      runExecutor: async () => (await runSandbox())[0],
+      snapshotter: async () => (await runSandbox())[1],
       tempDir: async (prefix) => {
         const dir = join(workDir, 'tmp', `${prefix}${++tempCounter}`);
         await mkdir(dir, { recursive: true });

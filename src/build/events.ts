@@ -54,6 +54,17 @@ export type BuildEvent =
       readonly digest: Digest;
       readonly size: number;
     }
+  | {
+      /**
+       * How RUN is isolated and its changes captured, said once, at the first RUN: `namespace` or
+       * `runc`; `overlay` (the upper directory is the layer) or `copy` (a copy of the root and a
+       * comparison walk, where overlayfs cannot be mounted).
+       */
+      readonly type: 'run-sandbox';
+      readonly time: number;
+      readonly executor: string;
+      readonly snapshotter: string;
+    }
   | ({ readonly type: 'step-started'; readonly time: number } & StepIdentity)
   | ({
       readonly type: 'step-finished';

@@ -17,6 +17,8 @@ export class BuildEventRenderer {
         return [`#0 building ${event.stages} stage${event.stages === 1 ? '' : 's'} for ${event.platform} (target ${event.target})`];
       case 'base-resolved':
         return [`#0 resolved ${event.reference} to ${event.digest}`];
+      case 'run-sandbox':
+        return [`#0 RUN in a ${event.executor} sandbox, changes captured by ${event.snapshotter} snapshots`];
       case 'rootfs-materialized':
         return [`#0 [${event.stageName}] unpacked ${event.layers} base layer${event.layers === 1 ? '' : 's'} (${event.reason}) in ${seconds(event.durationMs)}`];
       case 'step-started': {

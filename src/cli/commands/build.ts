@@ -348,6 +348,9 @@ class BuildProgress {
       case 'base-resolved':
         this.#display.line(`base ${event.reference}@${event.digest}`);
         break;
+      case 'run-sandbox':
+        this.#display.line(`RUN: ${event.executor} executor, ${event.snapshotter} snapshots`);
+        break;
       case 'rootfs-materialized':
         this.#display.line(`[${event.stageName}] unpacked ${event.layers} base layer(s) in ${formatSeconds(event.durationMs)}: ${event.reason}`);
         break;

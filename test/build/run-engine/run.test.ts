@@ -347,8 +347,10 @@ describe('every executor and snapshot mode', () => {
     const digests = new Map<string, string>();
     for (const runExecutor of ['namespace', 'runc'] as const) {
       for (const snapshotter of ['overlay', 'copy'] as const) {
-        const { result } = await runBuild(options(context, { runExecutor, snapshotter, cacheDir: join(suite.dir, `cache-${runExecutor}-${snapshotter}`) }));
+        const { result, events } = await runBuild(options(context, { runExecutor, snapshotter, cacheDir: join(suite.dir, `cache-${runExecutor}-${snapshotter}`) }));
         digests.set(`${runExecutor}/${snapshotter}`, result.digest);
+        // The events say, once, which sandbox and which way of capturing changes ran the RUNs.
+        expect(events.filter((e) => e.type === 'run-sandbox')).toEqual([expect.objectContaining({ executor: runExecutor, snapshotter })]);
       }
     }
     expect(new Set(digests.values()).size, JSON.stringify(Object.fromEntries(digests))).toBe(1);
