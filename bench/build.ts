@@ -1,4 +1,4 @@
-// `npm run bench -- build [--size 1G] [--files 5000] [--runs 1] [--only a|b] [--json FILE] [--keep]`
+// `npm run bench -- build [--size 1G] [--files 5000] [--runs 1] [--only a|b] [--skip-buildah] [--json FILE] [--keep]`
 //
 // Stevedore's `build` against `buildah bud` (vfs storage, chroot isolation) followed by
 // `buildah push`, on the same contexts and the same busybox base (made by the fixture script and
@@ -11,7 +11,9 @@
 // Prints wall times, the ratio, and whether Stevedore downloaded the base image's layers (it
 // should not for (a): they are mounted from the base's repository). With --runs N the two tools
 // alternate N times and the medians are reported, so load that drifts during the run (a shared
-// machine) weighs on both alike.
+// machine) weighs on both alike. Each Stevedore run also prints where its time went (the steps,
+// i.e. archiving and compressing layers, then the push of the outputs) and its CPU time;
+// --skip-buildah measures Stevedore alone (e.g. under `node --cpu-prof`).
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,10 +34,14 @@ interface Workload {
 interface Row {
   readonly workload: string;
   readonly stevedoreSeconds: number;
-  readonly buildahSeconds: number;
-  readonly buildahBudSeconds: number;
-  readonly buildahPushSeconds: number;
-  readonly ratio: number;
+  readonly stevedoreStepsSeconds: number;
+  readonly stevedoreOutputSeconds: number;
+  readonly stevedoreCpuSeconds: number;
+  /** Absent with --skip-buildah. */
+  readonly buildahSeconds?: number;
+  readonly buildahBudSeconds?: number;
+  readonly buildahPushSeconds?: number;
+  readonly ratio?: number;
   readonly baseLayersDownloaded: boolean;
   readonly baseLayersMounted: number;
   readonly digest: string;
@@ -113,11 +119,37 @@ async function freshRegistry(busyboxLayout: string, parent: string): Promise<{ r
   return { registry, base };
 }
 
-async function runStevedore(workload: Workload, busyboxLayout: string, scratch: string): Promise<{ seconds: number; downloaded: boolean; mounted: number; digest: string }> {
+interface StevedoreRun {
+  readonly seconds: number;
+  /** CPU seconds of the whole process (main thread and compression workers). */
+  readonly cpuSeconds: number;
+  /** From the first step's start to the last step's end: archiving, compressing, RUN. */
+  readonly stepsSeconds: number;
+  /** From the first step's start to its first layer bytes: planning and the cache key (hashing the context). */
+  readonly beforeLayerSeconds: number;
+  /** From the first output's start to the last output's end: pushing. */
+  readonly outputSeconds: number;
+  readonly downloaded: boolean;
+  readonly mounted: number;
+  readonly digest: string;
+}
+
+/**
+ * The span from the first event of `start` type to the last event of `end` type (or the first,
+ * with `firstEnd`), in seconds.
+ */
+function span(events: readonly BuildEvent[], start: BuildEvent['type'], end: BuildEvent['type'], firstEnd = false): number {
+  const first = events.find((e) => e.type === start);
+  const last = firstEnd ? events.find((e) => e.type === end) : events.findLast((e) => e.type === end);
+  return first === undefined || last === undefined ? 0 : (last.time - first.time) / 1000;
+}
+
+async function runStevedore(workload: Workload, busyboxLayout: string, scratch: string): Promise<StevedoreRun> {
   const { registry, base } = await freshRegistry(busyboxLayout, scratch);
   const cacheDir = join(scratch, `stevedore-cache-${workload.name}`);
   try {
     const events: BuildEvent[] = [];
+    const cpu = process.cpuUsage();
     const started = process.hrtime.bigint();
     const result = await build({
       context: workload.context,
@@ -128,12 +160,21 @@ async function runStevedore(workload: Workload, busyboxLayout: string, scratch: 
       onEvent: (e) => events.push(e),
     }).result;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    return {
+    const used = process.cpuUsage(cpu);
+    const run: StevedoreRun = {
       seconds,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      stepsSeconds: span(events, 'step-started', 'step-finished'),
+      beforeLayerSeconds: span(events, 'step-started', 'layer-progress', true),
+      outputSeconds: span(events, 'output-started', 'output-finished'),
       downloaded: events.some((e) => e.type === 'layer-fetched'),
       mounted: events.filter((e) => e.type === 'blob' && e.action === 'mounted').length,
       digest: result.digest,
     };
+    console.log(
+      `  stevedore (${workload.name}): ${run.seconds.toFixed(2)} s wall (steps ${run.stepsSeconds.toFixed(2)} s of which ${run.beforeLayerSeconds.toFixed(2)} s before the first layer bytes, outputs ${run.outputSeconds.toFixed(2)} s), ${run.cpuSeconds.toFixed(2)} s CPU`,
+    );
+    return run;
   } finally {
     await registry.stop();
     await rm(cacheDir, { recursive: true, force: true });
@@ -171,36 +212,44 @@ export async function run(args: string[]): Promise<void> {
     if (only === undefined || only === 'b') workloads.push(await workloadB(scratch.path, bytes, files));
 
     const runs = Math.max(1, Number(flags.get('runs') ?? 1));
+    const skipBuildah = flags.has('skip-buildah');
     const rows: Row[] = [];
     for (const workload of workloads) {
-      const ourRuns: Awaited<ReturnType<typeof runStevedore>>[] = [];
+      const ourRuns: StevedoreRun[] = [];
       const theirRuns: Awaited<ReturnType<typeof runBuildah>>[] = [];
       for (let i = 0; i < runs; i++) {
         ourRuns.push(await runStevedore(workload, busyboxLayout, scratch.path));
-        theirRuns.push(await runBuildah(workload, busyboxLayout, scratch.path));
+        if (!skipBuildah) theirRuns.push(await runBuildah(workload, busyboxLayout, scratch.path));
       }
       const ours = ourRuns.sort((x, y) => x.seconds - y.seconds)[Math.floor(runs / 2)]!;
-      const theirs = theirRuns.sort((x, y) => x.bud + x.push - (y.bud + y.push))[Math.floor(runs / 2)]!;
-      const buildahSeconds = theirs.bud + theirs.push;
+      const theirs = theirRuns.sort((x, y) => x.bud + x.push - (y.bud + y.push))[Math.floor(runs / 2)];
       rows.push({
         workload: `(${workload.name}) ${workload.description}`,
         stevedoreSeconds: ours.seconds,
-        buildahSeconds,
-        buildahBudSeconds: theirs.bud,
-        buildahPushSeconds: theirs.push,
-        ratio: ours.seconds / buildahSeconds,
+        stevedoreStepsSeconds: ours.stepsSeconds,
+        stevedoreOutputSeconds: ours.outputSeconds,
+        stevedoreCpuSeconds: ours.cpuSeconds,
+        ...(theirs === undefined
+          ? {}
+          : {
+              buildahSeconds: theirs.bud + theirs.push,
+              buildahBudSeconds: theirs.bud,
+              buildahPushSeconds: theirs.push,
+              ratio: ours.seconds / (theirs.bud + theirs.push),
+            }),
         baseLayersDownloaded: ourRuns.some((r) => r.downloaded),
         baseLayersMounted: ours.mounted,
         digest: ours.digest,
       });
     }
     printTable(
-      ['workload', 'stevedore s', 'buildah bud+push s', 'ratio', 'base layers downloaded'],
+      ['workload', 'stevedore s (steps+outputs)', 'stevedore CPU s', 'buildah bud+push s', 'ratio', 'base layers downloaded'],
       rows.map((r) => [
         r.workload,
-        r.stevedoreSeconds.toFixed(2),
-        `${r.buildahSeconds.toFixed(2)} (${r.buildahBudSeconds.toFixed(2)}+${r.buildahPushSeconds.toFixed(2)})`,
-        `${r.ratio.toFixed(2)}x`,
+        `${r.stevedoreSeconds.toFixed(2)} (${r.stevedoreStepsSeconds.toFixed(2)}+${r.stevedoreOutputSeconds.toFixed(2)})`,
+        r.stevedoreCpuSeconds.toFixed(2),
+        r.buildahSeconds === undefined ? '-' : `${r.buildahSeconds.toFixed(2)} (${r.buildahBudSeconds!.toFixed(2)}+${r.buildahPushSeconds!.toFixed(2)})`,
+        r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
         r.baseLayersDownloaded ? 'yes' : `no (${r.baseLayersMounted} mounted)`,
       ]),
     );

@@ -135,6 +135,9 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       }));
     let tempCounter = 0;
 
+    // Output layers stream to the first registry output while they are compressed; a failed early
+    // upload costs nothing but time: the push after the build uploads what is not there.
+    const earlyUploads: Promise<unknown>[] = [];
     const rt: BuildRuntime = {
       plan,
       file: dockerfile.name,
@@ -159,6 +162,21 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       allowInsecure: options.allow?.includes('security.insecure') ?? false,
       signal: stageSignal,
       emit,
+      layerUpload: () => {
+        const first = (options.outputs ?? []).find((o) => o.type === 'registry');
+        if (first === undefined || first.type !== 'registry') return undefined;
+        const reference = parseReference(first.reference);
+        const stream = registries.repository(reference).uploadTap({ signal: stageSignal });
+        let built!: (descriptor: Descriptor) => void;
+        const described = new Promise<Descriptor>((resolve) => (built = resolve));
+        earlyUploads.push(
+          Promise.all([stream.done, described]).then(
+            ([, descriptor]) => emit({ type: 'blob', time: Date.now(), destination: `${reference.registry}/${reference.repository}`, action: 'pushed', descriptor }),
+            () => undefined,
+          ),
+        );
+        return { stream, built };
+      },
       stage: (index) => {
         let found = running.get(index);
         if (found === undefined) {
@@ -229,6 +247,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
     await store.putDocument(manifest.descriptor, manifest.bytes, { signal });
 
     const localBlobs = [config.descriptor, ...final.rootfs.layers.filter((l) => l.origin === 'built').map((l) => layerBlob(l).descriptor)];
+    await Promise.all(earlyUploads);
     const outputs = await writeOutputs(manifest.descriptor, options.outputs ?? [], { content, registries, localBlobs, emit, signal });
     const cacheTo = options.cacheTo;
     if (cacheTo !== undefined) {

@@ -45,7 +45,9 @@ export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, s
     },
   };
   const output = rt.isOutputStage(identity.stage);
+  const upload = output && rt.compression !== 'none' ? rt.layerUpload() : undefined;
   const built = await rt.store.buildLayer(counted, {
+    tap: upload?.stream,
     compression: output ? rt.compression : 'none',
     level: rt.compressionLevel,
     // Never in a manifest: an internal layer may use OCI's uncompressed type whatever the output's family.
@@ -53,6 +55,7 @@ export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, s
     signal: rt.signal,
   });
   const descriptor = layerDescriptor(built);
+  upload?.built(descriptor);
   rt.emit({ type: 'layer-progress', time: Date.now(), ...identity, uncompressed: built.uncompressedSize, compressed: built.size });
   return {
     layer: { diffId: built.diffId, origin: 'built', blob: { descriptor, fetcher: rt.store.layout } },

@@ -1,5 +1,6 @@
+import type { Transform } from 'node:stream';
 import type { BuildPlan } from '../dockerfile/index.js';
-import type { Compression, ImageConfig, Platform } from '../oci/index.js';
+import type { Compression, Descriptor, ImageConfig, Platform } from '../oci/index.js';
 import type { RunExecutor, Snapshotter } from './run/index.js';
 import type { CacheStatus, StepCache } from './cache/index.js';
 import type { BuildContextTree } from './context.js';
@@ -46,6 +47,11 @@ export interface BuildRuntime {
   readonly allowInsecure: boolean;
   readonly signal: AbortSignal;
   emit(event: BuildEvent): void;
+  /**
+   * Uploads an output layer to the first registry output while the layer is being compressed
+   * (the push then finds it there); undefined without a registry output.
+   */
+  layerUpload(): LayerUpload | undefined;
   /** The result of another stage (started if needed); rejects if that stage failed. */
   stage(index: number): Promise<StageResult>;
   /** An image's root filesystem (for COPY --from=IMAGE and RUN mounts), unpacked once per build. */
@@ -56,6 +62,14 @@ export interface BuildRuntime {
   snapshotter(): Promise<Snapshotter>;
   /** A fresh directory inside `workDir`. */
   tempDir(prefix: string): Promise<string>;
+}
+
+/** An upload running beside a layer build: `stream` goes into the layer's pipeline. */
+export interface LayerUpload {
+  /** A pass-through: every byte of the compressed layer, unchanged. */
+  readonly stream: Transform;
+  /** Says what was built (for the `blob` event once the upload is committed). */
+  built(descriptor: Descriptor): void;
 }
 
 /** A finished stage: its config (not yet finalised) and its root filesystem. */

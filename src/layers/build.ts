@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError } from '../errors.js';
 import { DigestingStream, layerMediaType, type Compression, type Descriptor, type Digest } from '../oci/index.js';
@@ -20,6 +20,11 @@ export interface BuildLayerOptions {
   /** Media type family of the result. Default `'oci'`; Docker has gzip layers only. */
   readonly mediaTypeFamily?: 'oci' | 'docker' | undefined;
   readonly signal?: AbortSignal | undefined;
+  /**
+   * A pass-through stream placed between the blob's digest and `destination` (an upload of the
+   * blob while it is built); it must pass every byte on unchanged.
+   */
+  readonly tap?: Transform | undefined;
 }
 
 /** What a layer build produced: everything a manifest and a config need. */
@@ -61,7 +66,8 @@ export async function buildLayer(source: LayerSource, destination: Writable, opt
     }
     const blob = new DigestingStream();
     const encoder = compressor(compression, { level: options.level, workers: options.workers });
-    await pipeline(tar, diff, encoder, blob, destination, signal === undefined ? {} : { signal });
+    const streams = options.tap === undefined ? [tar, diff, encoder, blob, destination] : [tar, diff, encoder, blob, options.tap, destination];
+    await pipeline(streams, signal === undefined ? {} : { signal });
     return { digest: blob.digest(), diffId: diff.digest(), size: blob.size, uncompressedSize: diff.size, mediaType };
   } catch (err) {
     if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError('layer build aborted', { cause: signal.reason });

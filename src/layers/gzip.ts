@@ -6,15 +6,19 @@ import { sharedDeflatePool, type DeflatePool, type DeflateResult } from './defla
  * Parallel, deterministic gzip: pigz's method on worker threads.
  *
  * The input is cut into fixed-size blocks by byte offset. Each block is raw-deflated on its own,
- * primed with the 32 KiB of input before it as the dictionary (so the ratio stays within a
- * fraction of a percent of single-stream gzip), and ended with a sync flush (the last one with
- * Z_FINISH). The deflate streams concatenate into one valid stream behind a fixed 10-byte header
+ * primed with the 32 KiB of input before it as the dictionary unless those look random (so the
+ * ratio stays within a fraction of a percent of single-stream gzip), and ended with a sync flush
+ * (the last one with Z_FINISH). The deflate streams concatenate into one valid stream behind a fixed 10-byte header
  * (no name, mtime 0, OS 3 = Unix, XFL as zlib sets it), and the trailer carries the CRC-32 of all
- * input and its size mod 2^32. Block boundaries depend only on byte offsets and every block's
- * input is fixed, so the output is the same for any worker count and any input chunking. An
- * input shorter than one block gives exactly the bytes of `zlib.gzipSync(input, { level })`.
- * The bytes do depend on the deflate implementation: a Node release that changes its bundled
- * zlib can change gzip digests (as for every gzip-based builder); diffIDs never change.
+ * input and its size mod 2^32. Random-looking stretches (compressed or encrypted files) are not
+ * deflated but written as stored blocks, by a test on the bytes themselves (deflate-pool.ts):
+ * deflating them cost as much CPU as text and saved nothing. Block boundaries depend only on
+ * byte offsets and every decision only on a block's bytes and the 32 KiB before it, so the
+ * output is the same for any worker count and any input chunking. An input shorter than one
+ * block with no random stretch of 32 KiB gives exactly the bytes of
+ * `zlib.gzipSync(input, { level })`. The bytes do depend on the deflate implementation: a Node
+ * release that changes its bundled zlib can change gzip digests (as for every gzip-based
+ * builder); diffIDs never change.
  *
  * Single-stream deflate of 1 MiB blocks of the benchmark tar (bench/layers.ts, 2-core machine,
  * three runs): node:zlib 26 MB/s at level 6 and 93-98 MB/s at level 1; fflate 16-17 MB/s and

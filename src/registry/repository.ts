@@ -29,7 +29,7 @@ import { describeError, isNotFoundError, redactUrl, RegistryError } from './erro
 import { PROGRESS_STEP } from './events.js';
 import { repositoryScope } from './scope.js';
 import { discardBody, dropBody, firstHeader, readBody, transportError, type HttpResponse } from './transport.js';
-import { readAtMost, uploadBlob, type PendingSession } from './upload.js';
+import { BlobUploadTap, readAtMost, uploadBlob, type PendingSession } from './upload.js';
 import { ResumableDownload } from './download.js';
 
 /** Every manifest type Stevedore reads, for `Accept` (registries serve OCI types only when asked). */
@@ -334,6 +334,15 @@ export class RegistryRepository implements Target, Mounter, TagLister {
     if (isManifestMediaType(desc.mediaType)) throw new InvalidDocumentError('blob', `${desc.mediaType} is a manifest type; use pushManifest`);
     parseDigest(desc.digest);
     return await uploadBlob(this, desc, content, options);
+  }
+
+  /**
+   * A pass-through stream that uploads what flows through it as a new blob of this repository,
+   * for content whose digest is known only at its end (a layer being compressed): see
+   * `BlobUploadTap`. The upload never fails the stream; `done` tells how it went.
+   */
+  uploadTap(options: OperationOptions = {}): BlobUploadTap {
+    return new BlobUploadTap(this, options);
   }
 
   /** The upload session a declined mount of `digest` opened, handed out once. */

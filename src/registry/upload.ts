@@ -1,5 +1,6 @@
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  Digester,
   isBlobOpener,
   isVerifyingStreamFor,
   openReadable,
@@ -9,6 +10,7 @@ import {
   VerifyingStream,
   type BlobContent,
   type Descriptor,
+  type Digest,
   type OperationOptions,
 } from '../oci/index.js';
 import { describeError, isTemporaryError, redactUrl, RegistryError } from './errors.js';
@@ -105,7 +107,7 @@ export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, con
           throw err;
         }
         try {
-          await context.streamed(source, location);
+          await context.streamed(verified(source, desc), location);
         } catch (err) {
           source.destroy();
           await context.cancel(context.lastLocation ?? location);
@@ -125,10 +127,10 @@ export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, con
         throw err;
       }
       if (client.uploadChunkSize > 0) {
-        await context.chunked(stream, client.uploadChunkSize, location);
+        await context.chunked(verified(stream, desc), client.uploadChunkSize, location);
       } else {
         try {
-          await context.streamed(stream, location);
+          await context.streamed(verified(stream, desc), location);
         } catch (err) {
           await context.cancel(location);
           throw isTemporaryError(err) ? context.interrupted(err) : err;
@@ -141,18 +143,39 @@ export async function uploadBlob(repo: RegistryRepository, desc: Descriptor, con
   });
 }
 
+/** The source verified against `desc` on its way out, unless it verifies that descriptor itself. */
+function verified(source: Readable, desc: Descriptor): Readable {
+  if (isVerifyingStreamFor(source, desc)) return source;
+  return pipeline(source, new VerifyingStream({ digest: desc.digest, size: desc.size }, `blob ${desc.digest}`), () => undefined);
+}
+
+/** The requests of one blob upload session. */
 class UploadContext {
-  readonly what: string;
+  /** `repository@digest`, for messages; a streamed blob is named by its digest once known. */
+  what: string;
   /** The session URL the registry sent last (each answer may carry a new one). */
   lastLocation: URL | undefined;
+  #desc: Descriptor | undefined;
   #reported = 0;
 
   constructor(
     readonly repo: RegistryRepository,
-    readonly desc: Descriptor,
+    desc: Descriptor | undefined,
     readonly signal: AbortSignal | undefined,
   ) {
-    this.what = `${repo.name}@${desc.digest}`;
+    this.#desc = desc;
+    this.what = desc === undefined ? `${repo.name} (a streamed blob)` : `${repo.name}@${desc.digest}`;
+  }
+
+  /** The blob, once known: a streamed upload learns its digest only at the end. */
+  get desc(): Descriptor {
+    if (this.#desc === undefined) throw new Error(`upload ${this.what}: the blob's digest is not known yet`);
+    return this.#desc;
+  }
+
+  identify(desc: Descriptor): void {
+    this.#desc = desc;
+    this.what = `${this.repo.name}@${desc.digest}`;
   }
 
   /** `POST /blobs/uploads/`: a new session's URL. */
@@ -171,18 +194,16 @@ class UploadContext {
   }
 
   /**
-   * One streamed PATCH with the whole content, verified on the way out (by the source itself when
-   * it is a verifying stream for this blob). The request body ends only once the content has
-   * passed verification: a mismatch fails the PATCH before the registry answers it.
+   * One streamed PATCH with the whole content. When the content verifies itself (see
+   * `verified`), the request body ends only once it has passed: a mismatch fails the PATCH
+   * before the registry answers it.
    */
-  async streamed(source: Readable, location: URL): Promise<void> {
+  async streamed(content: Readable, location: URL): Promise<void> {
     this.lastLocation = location;
     // A restarted upload reports its progress from zero again.
     this.#reported = 0;
-    let content = source;
-    if (!isVerifyingStreamFor(source, this.desc)) {
-      content = pipeline(source, new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`), () => undefined);
-    }
+    // Content that failed before the request started has no error event left to wait for.
+    if (content.destroyed) throw content.errored ?? new Error(`upload ${this.what}: the content stream was closed before it was sent`);
     const body = new ByteCounter((sent) => this.#progress(sent, false));
     // Wired by hand, not with pipeline: a failed request must stop the content without handing it
     // its own error, so that an error on `content` always means the content itself failed (a
@@ -222,13 +243,10 @@ class UploadContext {
    * is sent. A failed PATCH asks the registry how much it has (`GET` the session → `Range`) and
    * re-sends from there out of the chunk in memory.
    */
-  async chunked(source: Readable, chunkSize: number, start: URL): Promise<void> {
+  async chunked(content: Readable, chunkSize: number, start: URL): Promise<void> {
     // Chunks may reach the registry before the end is verified; the commit waits until the loop
     // has seen the stream end, i.e. until verification passed.
-    const verified = isVerifyingStreamFor(source, this.desc)
-      ? source
-      : pipeline(source, new VerifyingStream({ digest: this.desc.digest, size: this.desc.size }, `blob ${this.desc.digest}`), () => undefined);
-    const chunks = chunksOf(verified, chunkSize)[Symbol.asyncIterator]();
+    const chunks = chunksOf(content, chunkSize)[Symbol.asyncIterator]();
     let location = start;
     let offset = 0;
     let next = chunks.next();
@@ -245,7 +263,7 @@ class UploadContext {
         this.#progress(offset, false);
       }
     } catch (err) {
-      verified.destroy();
+      content.destroy();
       await this.cancel(location);
       throw err;
     }
@@ -296,7 +314,7 @@ class UploadContext {
         current = status.location;
         from = status.offset;
         if (from === start + chunk.length) return current;
-        this.repo.client.emit({ type: 'upload-resumed', registry: this.repo.registry, repository: this.repo.name, digest: this.desc.digest, offset: from });
+        if (this.#desc !== undefined) this.repo.client.emit({ type: 'upload-resumed', registry: this.repo.registry, repository: this.repo.name, digest: this.#desc.digest, offset: from });
       }
     }
   }
@@ -405,6 +423,8 @@ class UploadContext {
   }
 
   #progress(transferred: number, final: boolean): void {
+    // A streamed blob has no digest to report progress under until it is complete.
+    if (this.#desc === undefined) return;
     if (!final && transferred - this.#reported < PROGRESS_STEP) return;
     this.#reported = transferred;
     this.repo.client.emit({
@@ -412,20 +432,135 @@ class UploadContext {
       registry: this.repo.registry,
       repository: this.repo.name,
       direction: 'push',
-      digest: this.desc.digest,
+      digest: this.#desc.digest,
       transferred,
-      size: this.desc.size,
+      size: this.#desc.size,
     });
   }
 
   interrupted(cause: unknown): RegistryError {
     return new RegistryError({
       code: 'UPLOAD_INTERRUPTED',
-      message: `upload ${this.what} was interrupted and its content was a one-shot stream that cannot be sent again (${(cause as Error).message ?? String(cause)}); push it from a re-openable source to retry`,
+      message: `upload ${this.what} was interrupted and its content was a one-shot stream that cannot be sent again (${(cause as Error)?.message ?? String(cause)}); push it from a re-openable source to retry`,
       registry: this.repo.registry,
       reference: this.what,
       cause,
     });
+  }
+}
+
+/** A blob uploaded by a `BlobUploadTap`: its digest and size, known once the content ended. */
+export interface StreamedBlob {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+/** Bytes the tap holds for the network before it waits (the producer then waits too). */
+const TAP_BUFFER = 4 * 1024 * 1024;
+
+/**
+ * A pass-through stream that uploads what flows through it as a new blob, while it flows: for
+ * content whose digest is known only at its end, such as a layer being compressed, which can
+ * then reach the registry while it is produced instead of after.
+ *
+ * Placed in a pipeline before the content's other destination (a file, say), it passes every
+ * chunk on unchanged and also sends it to the registry: `POST` opens a session (retried, nothing
+ * is sent yet), the bytes go out in one streamed `PATCH` (or in `Content-Range` chunks with the
+ * client's `uploadChunkSize`, resumed from the registry's `Range` after a dropped connection),
+ * hashed on the way, and once the input ends `PUT ?digest=` commits them under the digest of
+ * exactly what was sent, which the registry checks against the bytes it received. `done`
+ * settles with the blob, or with the failure.
+ *
+ * The upload is a side effect: it never fails or stops the stream. A chunk passes on once the
+ * upload has accepted it (so a slow network slows the producer, and memory stays bounded); once
+ * the upload has failed, chunks pass on at once and `done` rejects (`UPLOAD_INTERRUPTED` when the
+ * bytes already sent cannot be completed: they are not kept to be sent again). The caller then
+ * pushes the content from where the other destination stored it, as it would have without the
+ * tap. Destroying the tap (the pipeline failed or was aborted) cancels the session. There is no
+ * `HEAD` or mount first, since the digest is not known: use the tap for new content.
+ */
+export class BlobUploadTap extends Transform {
+  /** The uploaded blob, once committed; rejects when the upload failed (never unhandled). */
+  readonly done: Promise<StreamedBlob>;
+  readonly #digester = new Digester('sha256');
+  /** The request body: what the tap has handed to the upload and the upload has not sent yet. */
+  readonly #body = new PassThrough({ highWaterMark: TAP_BUFFER });
+  #blob: StreamedBlob | undefined;
+  #failed = false;
+  /** Called when the upload stops taking bytes: a chunk waiting for room passes on. */
+  #wake: (() => void) | undefined;
+
+  constructor(repo: RegistryRepository, options: OperationOptions = {}) {
+    super();
+    // The body's own errors are the upload's, reported through `done`.
+    this.#body.on('error', () => undefined);
+    this.#body.on('close', () => this.#stopTaking());
+    this.done = this.#upload(repo, options.signal);
+    this.done.catch(() => undefined);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#digester.update(chunk);
+    if (this.#failed || this.#body.destroyed || this.#body.write(chunk)) {
+      callback(null, chunk);
+      return;
+    }
+    const release = (): void => {
+      this.#body.off('drain', release);
+      this.#wake = undefined;
+      callback(null, chunk);
+    };
+    this.#wake = release;
+    this.#body.on('drain', release);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#blob = { digest: this.#digester.digest(), size: this.#digester.size };
+    this.#body.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Cut short: the upload must not commit a prefix. Its request fails and the session is cancelled.
+    if (this.#blob === undefined) this.#body.destroy(error ?? new Error('the content of a streamed upload was cut short'));
+    callback(error);
+  }
+
+  #stopTaking(): void {
+    this.#failed = true;
+    this.#wake?.();
+  }
+
+  async #upload(repo: RegistryRepository, signal: AbortSignal | undefined): Promise<StreamedBlob> {
+    const client = repo.client;
+    try {
+      return await client.limitUpload(async () => {
+        const context = new UploadContext(repo, undefined, signal);
+        // Cut short while waiting for an upload slot: no session to open.
+        if (this.#body.destroyed) throw this.#body.errored ?? new Error(`upload to ${repo.name}: the content was cut short`);
+        const location = await client.withRetries(`start upload to ${repo.name}`, () => context.open(), signal);
+        const chunked = client.uploadChunkSize > 0;
+        try {
+          // Chunked: resumed from the registry's Range while the session lives, cancelled otherwise.
+          if (chunked) await context.chunked(this.#body, client.uploadChunkSize, location);
+          else await context.streamed(this.#body, location);
+        } catch (err) {
+          if (!chunked) await context.cancel(context.lastLocation ?? location);
+          throw isTemporaryError(err) ? context.interrupted(err) : err;
+        }
+        const blob = this.#blob;
+        // The body ends only through _flush, which names the blob first; anything else destroyed it.
+        if (blob === undefined) throw new RegistryError({ code: 'PROTOCOL_ERROR', message: `upload ${context.what}: the content ended without its digest`, registry: repo.registry });
+        context.identify({ mediaType: 'application/octet-stream', digest: blob.digest, size: blob.size });
+        await client.withRetries(`commit upload of ${context.what}`, (attempt) => context.commit(context.lastLocation, undefined, attempt > 1), signal);
+        client.emit({ type: 'blob-done', registry: repo.registry, repository: repo.name, direction: 'push', digest: blob.digest, size: blob.size });
+        return blob;
+      });
+    } catch (err) {
+      this.#body.destroy();
+      this.#stopTaking();
+      throw err;
+    }
   }
 }
 

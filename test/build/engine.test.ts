@@ -322,6 +322,10 @@ describe('outputs', () => {
     const pushed = events.filter((e): e is Extract<BuildEvent, { type: 'blob' }> => e.type === 'blob' && e.action === 'pushed');
     const layer = result.steps.at(-1)!.layer!.descriptor!.digest;
     expect(pushed.filter((e) => e.descriptor.digest === layer)).toHaveLength(1);
+    // The new layer streamed to the first registry while it was compressed, before the outputs ran.
+    const early = events.findIndex((e) => e.type === 'blob' && e.action === 'pushed' && e.descriptor.digest === layer);
+    expect(early).toBeGreaterThanOrEqual(0);
+    expect(early).toBeLessThan(events.findIndex((e) => e.type === 'output-started'));
     for (const reference of refs) expect((await skopeoInspect(reference)).Digest).toBe(result.digest);
     await validateLayoutImage(dir, 'v1');
     expect(result.outputs).toHaveLength(4);
