@@ -1,4 +1,4 @@
-// `npm run bench -- run [--runs 5] [--only overhead|apt] [--json FILE] [--keep]`
+// `npm run bench -- run [--runs 5] [--only overhead|files|apt] [--json FILE] [--keep]`
 //
 // RUN against `buildah bud --isolation chroot` (vfs storage), same Dockerfiles, same bases pulled
 // from a local registry:
@@ -9,6 +9,10 @@
 //       digests), and the whole build to an OCI layout, against buildah's whole `bud`. Both tools
 //       first build once to warm up (the base unpacked by Stevedore, pulled into buildah's
 //       storage), then alternate `--runs` times; medians are reported.
+//   (files) `FROM busybox` + five RUN steps: the first writes 50,000 files (50 directories of
+//       1,000), the next four change a few of them (modify, delete a directory, chmod a
+//       directory, count): the whole build, cold, against buildah's whole `bud`. One run each
+//       (a fresh cache directory and fresh buildah storage), `--runs` times, medians.
 //   (apt) `FROM debian:bookworm` (debootstrap minbase, cached: test/fixtures/make-debian.ts) +
 //       `RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf
 //       /var/lib/apt/lists/*`, cold (a fresh cache directory / fresh buildah storage: the base
@@ -29,6 +33,53 @@ const MODES: readonly (readonly [ExecutorKind, SnapshotMode])[] = [
   ['runc', 'overlay'],
   ['runc', 'copy'],
 ];
+
+/** Five RUN steps over a layer of 50,000 files; `salt` keeps the build cache from answering. */
+function manyFilesDockerfile(salt: string): string {
+  return [
+    'ARG BASE',
+    'FROM ${BASE}',
+    `RUN echo ${salt} > /salt && mkdir /data && cd /data && d=0; while [ $d -lt 50 ]; do mkdir d$d; f=0; while [ $f -lt 1000 ]; do echo "$d/$f" > d$d/f$f; f=$((f+1)); done; d=$((d+1)); done`,
+    'RUN echo changed > /data/d1/f1 && echo new > /data/d1/new',
+    'RUN rm -r /data/d2',
+    'RUN chmod -R go-rwx /data/d3',
+    'RUN find /data -type f | wc -l > /data/count',
+    '',
+  ].join('\n');
+}
+
+interface FilesRow {
+  readonly tool: string;
+  readonly seconds: number;
+}
+
+async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
+  const busyboxLayout = join(scratch, 'busybox');
+  await makeBusyboxImage({ dir: busyboxLayout });
+  const registry = await startRegistry({ parentDirectory: scratch });
+  try {
+    const base = `${registry.host}/library/busybox:latest`;
+    await pushBusyboxImage({ dir: busyboxLayout, tag: 'latest' }, base);
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const context = join(scratch, `files-${i}`);
+      await mkdir(context, { recursive: true });
+      await writeFile(join(context, 'Dockerfile'), manyFilesDockerfile(`run-${i}`));
+      const workDir = join(scratch, `work-files-${i}`);
+      await mkdir(workDir, { recursive: true });
+      ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(scratch, `cache-files-${i}`), workDir, out: join(scratch, `out-files-${i}`) })).ms / 1000);
+      theirs.push((await buildahBud(join(scratch, `buildah-files-${i}`), context, base, `files-${i}`)) / 1000);
+      await runProcess('rm', ['-rf', join(scratch, `buildah-files-${i}`), join(scratch, `cache-files-${i}`), join(scratch, `out-files-${i}`)]).catch(() => undefined);
+    }
+    return [
+      { tool: 'stevedore build (to an OCI layout)', seconds: median(ours) },
+      { tool: 'buildah bud (vfs)', seconds: median(theirs) },
+    ];
+  } finally {
+    await registry.stop();
+  }
+}
 
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const APT_RUN = 'RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*';
@@ -203,6 +254,16 @@ export async function run(args: string[]): Promise<void> {
         rows.map((r) => [r.mode, r.primitiveMs.toFixed(0), r.stepMs.toFixed(0), r.buildMs.toFixed(0), r.buildahMs.toFixed(0), `${r.ratio.toFixed(2)}x`]),
       );
       report.overhead = rows;
+    }
+    if (only === undefined || only === 'files') {
+      console.log(`\nfive RUN steps over a 50,000-file layer, ${runs} cold builds each (medians)`);
+      const rows = await manyFiles(scratch.path, Math.min(runs, 3));
+      const buildah = rows.at(-1)!.seconds;
+      printTable(
+        ['build', 'wall s', 'vs buildah'],
+        rows.map((r) => [r.tool, r.seconds.toFixed(2), `${(r.seconds / buildah).toFixed(2)}x`]),
+      );
+      report.files = rows;
     }
     if (only === undefined || only === 'apt') {
       console.log(`\napt-get install jq on debian bookworm (minbase)`);

@@ -329,23 +329,32 @@ export async function bindCacheInputs(rt: BuildRuntime, mount: { readonly target
 }
 
 /** One input per planned entry: its metadata and, for a file, the digest of its content. */
+/** Files hashed at once: reads overlap with hashing (a cold context is read, not stat'ed, here). */
+const HASH_CONCURRENCY = 8;
+
 async function plannedInputs(plan: CopyPlan, root: string, what: string, prefix: string, hash: FileHasher): Promise<CacheInput[]> {
+  const entries = [...plan.plannedEntries()];
+  const contents = new Array<string>(entries.length).fill('');
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < entries.length; i = next++) {
+      const content = entries[i]!.content;
+      if (content !== undefined) contents[i] = await hash(root, content.path, content.stat);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, entries.length) }, worker));
+
   const inputs: CacheInput[] = [];
   // Files with several links in one source are written once and linked after: which is which is part of the layer.
   const firstOfInode = new Map<string, string>();
-  for (const entry of plan.plannedEntries()) {
+  for (const [i, entry] of entries.entries()) {
     let linkedTo = '';
     if (entry.inode !== undefined) {
       linkedTo = firstOfInode.get(entry.inode) ?? '';
       if (linkedTo === '') firstOfInode.set(entry.inode, entry.path);
     }
-    let content = '';
-    let label = entry.path;
-    if (entry.content !== undefined) {
-      content = await hash(root, entry.content.path, entry.content.stat);
-      label = relative(root, entry.content.path);
-    }
-    const value = JSON.stringify([entry.type, entry.mode, entry.uid, entry.gid, entry.mtime, entry.size, entry.linkname ?? '', linkedTo, content]);
+    const label = entry.content === undefined ? entry.path : relative(root, entry.content.path);
+    const value = JSON.stringify([entry.type, entry.mode, entry.uid, entry.gid, entry.mtime, entry.size, entry.linkname ?? '', linkedTo, contents[i]!]);
     inputs.push({ name: `${prefix}file ${entry.path}`, value, label: `${what}: ${label}` });
   }
   return inputs;
