@@ -17,6 +17,12 @@ export class BuildContextTree implements SourceTree {
   readonly root: string;
   readonly #matcher: DockerignoreMatcher | undefined;
   readonly #visible = new Map<string, Promise<boolean>>();
+  /**
+   * Stats started when their directory was listed, each taken once by the walk's `lstat`: the
+   * walk visits entries one after another, and the stats, in flight together, make a warm
+   * rebuild's walk of a large context bound by the thread pool rather than by one stat's latency.
+   */
+  readonly #prefetched = new Map<string, Promise<BigIntStats | undefined>>();
 
   constructor(root: string, matcher?: DockerignoreMatcher) {
     this.root = root;
@@ -29,6 +35,11 @@ export class BuildContextTree implements SourceTree {
 
   async lstat(path: string): Promise<BigIntStats | undefined> {
     if (!(await this.visible(path))) return undefined;
+    const prefetched = this.#prefetched.get(path);
+    if (prefetched !== undefined) {
+      this.#prefetched.delete(path);
+      return prefetched;
+    }
     return lstatOrUndefined(this.#abs(path));
   }
 
@@ -38,9 +49,21 @@ export class BuildContextTree implements SourceTree {
 
   async readdir(path: string): Promise<string[]> {
     const names = await readdir(this.#abs(path));
-    if (this.#matcher === undefined) return names;
-    const keep = await Promise.all(names.map((name) => this.visible(path === '' ? name : `${path}/${name}`)));
-    return names.filter((_, i) => keep[i]);
+    let kept = names;
+    if (this.#matcher !== undefined) {
+      const keep = await Promise.all(names.map((name) => this.visible(path === '' ? name : `${path}/${name}`)));
+      kept = names.filter((_, i) => keep[i]);
+    }
+    if (kept.length <= MAX_PREFETCH) {
+      for (const name of kept) {
+        const child = path === '' ? name : `${path}/${name}`;
+        if (this.#prefetched.has(child)) continue;
+        const stat = lstatOrUndefined(this.#abs(child));
+        stat.catch(() => undefined); // taken (and its error seen) by `lstat`, or never needed
+        this.#prefetched.set(child, stat);
+      }
+    }
+    return kept;
   }
 
   async hostPath(path: string): Promise<string | undefined> {
@@ -80,6 +103,9 @@ export class BuildContextTree implements SourceTree {
     return matcher.decide(dir, true) !== 'exclude';
   }
 }
+
+/** Directories larger than this are stat'ed entry by entry (bounded memory for huge directories). */
+const MAX_PREFETCH = 4096;
 
 async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
   try {
