@@ -21,7 +21,7 @@ import { build, type BuildEvent } from '../src/build/index.js';
 import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
-import { machineNote, parseArgs, printTable, timeShell, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 interface Workload {
   readonly name: string;
@@ -254,7 +254,7 @@ export async function run(args: string[]): Promise<void> {
       ]),
     );
     const report = { benchmark: 'build', machine: machineNote(), size: bytes, files, runs, rows };
-    await writeJson(flags.get('json') ?? join(process.cwd(), 'bench-build.json'), report);
+    await writeJson(resultFile(flags, 'build'), report);
   } finally {
     if (flags.get('keep') !== 'true') await scratch.remove();
     await closeDeflateWorkers();

@@ -13,7 +13,7 @@ import { build, type BuildEvent } from '../src/build/index.js';
 import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
-import { machineNote, parseArgs, printTable, timeShell, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const DOCKERFILE = [
   'ARG BASE',
@@ -103,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
       ['phase', 'stevedore s', 'cached steps', 'buildah bud --layers s', 'ratio'],
       rows.map((r) => [r.phase, r.stevedoreSeconds.toFixed(2), r.cachedSteps, r.buildahSeconds.toFixed(2), `${r.ratio.toFixed(2)}x`]),
     );
-    await writeJson(flags.get('json') ?? join(process.cwd(), 'bench-rebuild.json'), { benchmark: 'rebuild', machine: machineNote(), size: bytes, files, rows });
+    await writeJson(resultFile(flags, 'rebuild'), { benchmark: 'rebuild', machine: machineNote(), size: bytes, files, rows });
     await runProcess('rm', ['-rf', storage]).catch(() => undefined);
   } finally {
     await registry.stop();

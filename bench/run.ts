@@ -25,7 +25,7 @@ import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
 import { debianImage, debianUnavailable, pushDebianImage } from '../test/fixtures/make-debian.js';
-import { machineNote, parseArgs, printTable, timeShell, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const MODES: readonly (readonly [ExecutorKind, SnapshotMode])[] = [
   ['namespace', 'overlay'],
@@ -280,7 +280,7 @@ export async function run(args: string[]): Promise<void> {
         report.apt = rows;
       }
     }
-    await writeJson(flags.get('json') ?? join(process.cwd(), 'bench-run.json'), report);
+    await writeJson(resultFile(flags, 'run'), report);
   } finally {
     if (flags.get('keep') !== 'true') {
       // buildah's vfs storage holds root-owned copies of the bases: plain rm, as bench/build.ts.

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** A short note of the machine a benchmark ran on, stored next to its numbers. */
 export interface MachineNote {
@@ -51,7 +53,13 @@ export function printTable(headers: readonly string[], rows: ReadonlyArray<reado
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Where a benchmark's JSON goes: `--json FILE`, else bench/results/NAME.json (kept out of git). */
+export function resultFile(flags: ReadonlyMap<string, string>, name: string): string {
+  return flags.get('json') ?? fileURLToPath(new URL(`../results/${name}.json`, import.meta.url));
 }
 
 /** Parses `--name value` and `--flag` arguments. */
