@@ -53,13 +53,19 @@ interface FilesRow {
   readonly seconds: number;
 }
 
-async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
+/** A fresh registry holding the busybox base (made by the fixture script into `scratch`). */
+async function busyboxRegistry(scratch: string): Promise<{ registry: TestRegistry; base: string; busyboxLayout: string }> {
   const busyboxLayout = join(scratch, 'busybox');
   await makeBusyboxImage({ dir: busyboxLayout });
   const registry = await startRegistry({ parentDirectory: scratch });
+  const base = `${registry.host}/library/busybox:latest`;
+  await pushBusyboxImage({ dir: busyboxLayout, tag: 'latest' }, base);
+  return { registry, base, busyboxLayout };
+}
+
+async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
+  const { registry, base } = await busyboxRegistry(scratch);
   try {
-    const base = `${registry.host}/library/busybox:latest`;
-    await pushBusyboxImage({ dir: busyboxLayout, tag: 'latest' }, base);
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -168,12 +174,8 @@ async function primitiveMs(kind: ExecutorKind, mode: SnapshotMode, lowerDir: str
 }
 
 async function overhead(scratch: string, runs: number): Promise<OverheadRow[]> {
-  const busyboxLayout = join(scratch, 'busybox');
-  await makeBusyboxImage({ dir: busyboxLayout });
-  const registry = await startRegistry({ parentDirectory: scratch });
+  const { registry, base, busyboxLayout } = await busyboxRegistry(scratch);
   try {
-    const base = `${registry.host}/library/busybox:latest`;
-    await pushBusyboxImage({ dir: busyboxLayout, tag: 'latest' }, base);
     const lowerDir = join(scratch, 'busybox-rootfs');
     await runProcess('umoci', ['raw', 'unpack', '--image', `${busyboxLayout}:latest`, lowerDir]);
 
