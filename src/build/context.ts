@@ -66,8 +66,13 @@ export class BuildContextTree implements SourceTree {
     return kept;
   }
 
+  /**
+   * Where `path`'s bytes are, if it is part of the context. Not stat'ed again: every caller has
+   * just stat'ed it in its walk (a second stat per file was half of a warm rebuild's walk), and a
+   * file that vanishes before it is read fails there (`readFileExactly`), naming it.
+   */
   async hostPath(path: string): Promise<string | undefined> {
-    return (await this.lstat(path)) === undefined ? undefined : this.#abs(path);
+    return (await this.visible(path)) ? this.#abs(path) : undefined;
   }
 
   /** Whether `path` is part of the context after `.dockerignore`. */
