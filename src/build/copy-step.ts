@@ -1,13 +1,13 @@
 import { chmod, utimes, writeFile } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join, relative } from 'node:path';
-import { DockerignoreMatcher, type AddStep, type CopyStep, type PlanSource } from '../dockerfile/index.js';
+import { DockerignoreMatcher, isGitSource, isHttpSource, type AddStep, type CopyStep, type PlanSource } from '../dockerfile/index.js';
 import { detectArchive, extractArchive } from './archive.js';
 import { ContextEscapeError, CopyDestinationError, CopySourceNotFoundError } from './errors.js';
 import { CopyPlan, type CopyOptions } from './copy.js';
 import { numericOwner, ownerNeedsNames, parseModeSpec, parseOwnerSpec, resolveOwner, type Owner } from './modes.js';
 import { cleanPath, containsWildcards, goMatch, joinPath, rootRelative, splitWildcards } from './paths.js';
-import { checkoutGit, downloadFile, isGitSource, isHttpSource, parseGitSource } from './remote.js';
+import { checkoutGit, downloadFile, parseGitSource } from './remote.js';
 import type { BuildRuntime } from './runtime.js';
 import { directorySourceTree, fileSourceTree, resolveSourcePath, sortedChildren, type ResolvedSource, type SourceTree } from './source-tree.js';
 import type { StageRootfs } from './rootfs.js';

@@ -15,16 +15,6 @@ import { ChecksumMismatchError, GitSourceError, RemoteSourceError } from './erro
  * Both land in a temporary directory of the build and are copied from there like local files.
  */
 
-/** Whether an ADD source is a git repository (BuildKit's `gitutil.ParseGitRef`, remote forms). */
-export function isGitSource(source: string): boolean {
-  return /^git@[^:]+:/.test(source) || /^(?:git|ssh):\/\//.test(source) || /^https?:\/\/[^#?]+\.git(?:[#?].*)?$/.test(source) || /^https?:\/\/[^#]+\.git#/.test(source);
-}
-
-/** Whether an ADD source is an HTTP(S) URL (and not a git repository). */
-export function isHttpSource(source: string): boolean {
-  return /^https?:\/\//i.test(source) && !isGitSource(source);
-}
-
 /** The file name BuildKit gives a downloaded URL: the last segment of its path, or `__unnamed__`. */
 export function urlFileName(url: string): string {
   try {

@@ -55,3 +55,4 @@ export { DockerignoreError, DockerignoreMatcher, dockerignoreCandidates, dockeri
 export type { ContextDecision, IgnoreFileCandidate } from './dockerignore.js';
 export { levenshtein, suggest } from './suggest.js';
 export { cleanPath, goPatternRegExp } from './paths.js';
+export { isGitSource, isHttpSource, isHttpUrl } from './sources.js';

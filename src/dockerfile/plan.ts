@@ -27,6 +27,7 @@ import { chompHeredocContent, parseDockerfile, parseHeredocWord, type ParsedDock
 import { expandShell, type EscapeToken } from './shell.js';
 import { suggest, withSuggestion } from './suggest.js';
 import { cleanPath } from './paths.js';
+import { isGitSource, isHttpUrl } from './sources.js';
 import { goQuote } from './text.js';
 
 /**
@@ -1085,7 +1086,7 @@ class Planner {
     const createdBy = `${ins.kind.toUpperCase()} ${[...sources, ...contents.map((c) => `<<${c.name}`), dest].join(' ')} # buildkit`;
     const optional = { chown: chown === '' ? undefined : chown, chmod: chmod === '' ? undefined : chmod };
     if (ins.kind === 'copy') {
-      const url = sources.find(isRemoteUrl);
+      const url = sources.find(isHttpUrl);
       if (url !== undefined) throw new DockerfileError(DockerfileErrorCode.INVALID_ARGUMENTS, `source can't be a URL for COPY: ${url}`);
       const from: PlanSource = info.sources.get(ins)?.[0] ?? { kind: 'context' };
       const copy: CopyStep = {
@@ -1108,7 +1109,7 @@ class Planner {
     }
     const checksum = ins.checksum === undefined ? undefined : word(ins.checksum);
     if (checksum !== undefined && checksum !== '') {
-      const local = sources.find((s) => !isRemoteUrl(s) && !isGitSource(s));
+      const local = sources.find((s) => !isHttpUrl(s) && !isGitSource(s));
       if (local !== undefined || sources.length === 0) {
         throw new DockerfileError(DockerfileErrorCode.INVALID_FLAG, "checksum can't be specified for non-HTTP(S) sources");
       }
@@ -1281,10 +1282,3 @@ function normalizeWorkdir(current: string, path: string): string {
   return cleanPath(path.startsWith('/') ? path : `/${current}/${path}`);
 }
 
-function isRemoteUrl(s: string): boolean {
-  return /^https?:\/\//i.test(s);
-}
-
-function isGitSource(s: string): boolean {
-  return /^git@|^(?:git|ssh):\/\/|\.git(?:#.*)?$|^https?:\/\/[^#]+\.git(?:#|$)/.test(s);
-}

@@ -7,7 +7,8 @@ import { applyConfigStep, baseImageConfig, finalizeConfig, setEnv } from '../../
 import { CopyPlan, RootfsNeeded } from '../../src/build/copy.js';
 import { applyModeSpec, numericOwner, parseModeSpec, parseOwnerSpec } from '../../src/build/modes.js';
 import { cleanPath, containsWildcards, goMatch, prefixMatch, splitWildcards } from '../../src/build/paths.js';
-import { isGitSource, isHttpSource, parseGitSource, urlFileName } from '../../src/build/remote.js';
+import { isGitSource, isHttpSource } from '../../src/dockerfile/index.js';
+import { parseGitSource, urlFileName } from '../../src/build/remote.js';
 import { directorySourceTree, resolveSourcePath } from '../../src/build/source-tree.js';
 import { EMPTY_VIEW, KnownTree, LayeredView, resolveDestination, UNKNOWN_VIEW, type NodeInfo } from '../../src/build/view.js';
 import { chainId } from '../../src/build/rootfs.js';
