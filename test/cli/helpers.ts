@@ -8,8 +8,23 @@ export interface CliRun {
   readonly stderr: string;
 }
 
+export interface CliRunOptions {
+  readonly cwd: string;
+  readonly env?: Record<string, string>;
+  readonly stdin?: string;
+}
+
 /** Runs the CLI in-process, as `stevedore ARGS` would, and captures what it prints. */
-export async function stevedore(args: string[], options: { cwd: string; env?: Record<string, string>; stdin?: string }): Promise<CliRun> {
+export function stevedore(args: string[], options: CliRunOptions): Promise<CliRun> {
+  return captured((io) => runCli(args, io), options);
+}
+
+/** Runs one command's `run` directly (its errors are thrown, not printed) and captures its output. */
+export function runCommand(command: { run(args: string[], io: CliIO): Promise<number> }, args: string[], options: CliRunOptions): Promise<CliRun> {
+  return captured((io) => command.run(args, io), options);
+}
+
+async function captured(run: (io: CliIO) => Promise<number>, options: CliRunOptions): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
@@ -17,6 +32,6 @@ export async function stevedore(args: string[], options: { cwd: string; env?: Re
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
   const io: CliIO = { stdout, stderr, stdin: Readable.from([Buffer.from(options.stdin ?? '')]), env: options.env ?? {}, cwd: options.cwd };
-  const code = await runCli(args, io);
+  const code = await run(io);
   return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }

@@ -1,24 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageError, type CliIO } from '../../src/cli/command.js';
+import { UsageError } from '../../src/cli/command.js';
 import { parseCommand } from '../../src/cli/commands/parse.js';
+import { runCommand, type CliRun } from '../cli/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stevedore-parse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(args: string[], stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const io: CliIO = { stdout, stderr, stdin: Readable.from([Buffer.from(stdin)]), env: {}, cwd: dir };
-  const code = await parseCommand.run(args, io);
-  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+function run(args: string[], stdin = ''): Promise<CliRun> {
+  return runCommand(parseCommand, args, { cwd: dir, stdin });
 }
 
 describe('stevedore parse', () => {

@@ -1,8 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError, type CliIO } from '../../src/cli/command.js';
+import { UsageError } from '../../src/cli/command.js';
 import { copyCommand } from '../../src/cli/commands/copy.js';
 import { loginCommand } from '../../src/cli/commands/login.js';
 import { logoutCommand } from '../../src/cli/commands/logout.js';
@@ -10,6 +9,7 @@ import { resolveCommand } from '../../src/cli/commands/resolve.js';
 import { copyGraph, OciLayout } from '../../src/oci/index.js';
 import { encodeDockerAuth } from '../../src/registry/index.js';
 import { randomBytes } from 'node:crypto';
+import { runCommand, type CliRun } from '../cli/helpers.js';
 import { makeImage, makeIndex, startFaultProxy, startRegistry, storeOf, tempDir, type TestRegistry } from '../harness/index.js';
 
 let registry: TestRegistry;
@@ -27,21 +27,8 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function cli(command: { run(args: string[], io: CliIO): Promise<number> }, args: string[], stdin = ''): Promise<Result> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await command.run(args, { stdout, stderr, stdin: Readable.from([Buffer.from(stdin)]), env: { HOME: dir.path }, cwd: dir.path });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+function cli(command: Parameters<typeof runCommand>[0], args: string[], stdin = ''): Promise<CliRun> {
+  return runCommand(command, args, { cwd: dir.path, env: { HOME: dir.path }, stdin });
 }
 
 describe('stevedore login / logout', () => {
