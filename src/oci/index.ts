@@ -10,6 +10,7 @@ export * from './platform.js';
 export * from './content.js';
 export * from './memory.js';
 export * from './layout.js';
+export { syncDirectory, writeFileAtomic, type WriteFileAtomicOptions } from './files.js';
 export * from './copy.js';
 export * from './image.js';
 export * from './load.js';

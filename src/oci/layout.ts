@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,6 +9,7 @@ import { InvalidDocumentError, InvalidReferenceError, NotFoundError } from './er
 import { OCI } from './mediatypes.js';
 import { imageLayoutSchema, type Descriptor, type ImageIndex } from './schemas.js';
 import type { BlobContent, OperationOptions, TagLister, Target } from './store.js';
+import { syncDirectory, tempSuffix, writeAll, writeFileAtomic } from './files.js';
 
 /**
  * An OCI image layout directory (image-spec `image-layout.md`) as a `Target`:
@@ -79,45 +79,6 @@ async function withIndexLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code;
-}
-
-function tempSuffix(): string {
-  return randomBytes(8).toString('hex');
-}
-
-/** fsync a directory so that a rename inside it survives a crash. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-    offset += bytesWritten;
-  }
-}
-
-/** Writes `path` so that readers see either the old or the whole new content. */
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const temp = `${path}.tmp-${tempSuffix()}`;
-  const handle = await open(temp, 'wx', 0o644);
-  try {
-    await writeAll(handle, data);
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await syncDirectory(dirname(path));
 }
 
 export class OciLayout implements Target, TagLister {

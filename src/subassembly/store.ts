@@ -4,7 +4,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat } from 'node
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { Digester, digestAlgorithm, digestHex, digestSchema, type Digest } from '../oci/index.js';
+import { Digester, digestAlgorithm, digestHex, digestSchema, syncDirectory, writeFileAtomic, type Digest } from '../oci/index.js';
 import { subassemblyManifestSchema, type SubassemblyManifest } from './manifest.js';
 
 export type SubassemblyPhase = 'CREATING' | 'AVAILABLE' | 'UNAVAILABLE';
@@ -174,22 +174,9 @@ export class SubassemblyDirectory {
     return join(this.root, 'tmp', `${basename(destination)}.${randomBytes(6).toString('hex')}`);
   }
 
+  /** Temporary files go to `tmp/` (emptied at open), so a crash leaves nothing beside a record. */
   async #writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-    const temp = this.#tempPath(path);
-    try {
-      const handle = await open(temp, 'wx');
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    await syncDirectory(dirname(path));
+    await writeFileAtomic(path, bytes, { tempPath: this.#tempPath(path) });
   }
 }
 
@@ -221,12 +208,3 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
-/** Makes a rename durable: the directory entry itself is flushed. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestHex, type Descriptor, type Digest } from '../../oci/index.js';
+import { digestHex, writeFileAtomic, type Descriptor, type Digest } from '../../oci/index.js';
 import { parseCacheEntry, type CacheEntry } from './entry.js';
 import type { CacheInput } from './key.js';
 
@@ -259,16 +259,10 @@ export class LocalCacheStore {
   }
 }
 
+/** Cache entries can be made again: all-or-nothing for readers, without flushing to disk. */
 async function writeAtomically(path: string, text: string): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true });
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, text);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(path, text, { durable: false });
 }
 
 /** Marks a file used now (its mtime is its last use); a file pruned meanwhile is ignored. */

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../oci/index.js';
 import { inputDigest } from './key.js';
 
 /**
@@ -87,15 +88,9 @@ export class StatIndex {
     const files: Record<string, [string, string]> = {};
     for (const [path, recorded] of this.#entries) files[path] = [recorded.stat, recorded.sha256];
     await mkdir(join(this.#file, '..'), { recursive: true });
-    const temp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await writeFile(temp, JSON.stringify({ v: 1, files }));
-      await rename(temp, this.#file);
-      this.#dirty = false;
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    // An index can be rebuilt by hashing again: no flush to disk.
+    await writeFileAtomic(this.#file, JSON.stringify({ v: 1, files }), { durable: false });
+    this.#dirty = false;
   }
 }
 
