@@ -1,4 +1,5 @@
 import { chmod, utimes, writeFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import type { BigIntStats } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DockerignoreMatcher, isGitSource, isHttpSource, type AddStep, type CopyStep, type PlanSource } from '../dockerfile/index.js';
@@ -333,16 +334,9 @@ export async function bindCacheInputs(rt: BuildRuntime, mount: { readonly target
 const HASH_CONCURRENCY = 8;
 
 async function plannedInputs(plan: CopyPlan, root: string, what: string, prefix: string, hash: FileHasher): Promise<CacheInput[]> {
-  const entries = [...plan.plannedEntries()];
-  const contents = new Array<string>(entries.length).fill('');
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < entries.length; i = next++) {
-      const content = entries[i]!.content;
-      if (content !== undefined) contents[i] = await hash(root, content.path, content.stat);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, entries.length) }, worker));
+  const entries = plan.plannedEntries();
+  const limit = pLimit(HASH_CONCURRENCY);
+  const contents = await Promise.all(entries.map(({ content }) => (content === undefined ? '' : limit(() => hash(root, content.path, content.stat)))));
 
   const inputs: CacheInput[] = [];
   // Files with several links in one source are written once and linked after: which is which is part of the layer.
