@@ -323,7 +323,7 @@ export class CopyPlan {
         firstOfInode.set(inode, entry.path);
       }
       if (content === undefined || entry.size === 0) return { ...fields, size: entry.type === 'file' ? entry.size : 0 };
-      return { ...fields, open: () => readFileExactly(content.path, entry.path, entry.size) };
+      return { ...fields, hostPath: content.path, open: () => readFileExactly(content.path, entry.path, entry.size) };
     });
     return {
       async *[Symbol.asyncIterator]() {

@@ -1,5 +1,6 @@
-import { extractLayer, layerDescriptor, tarChunks, type LayerEntry, type LayerSource } from '../layers/index.js';
-import { DOCKER, OCI, type Descriptor } from '../oci/index.js';
+import { randomBytes } from 'node:crypto';
+import { applyEntries, layerDescriptor, type LayerEntry, type LayerSource } from '../layers/index.js';
+import { digestOf, DOCKER, OCI, type Descriptor, type Digest } from '../oci/index.js';
 import { BuildOptionsError } from './errors.js';
 import type { LayerRecord, StepIdentity } from './events.js';
 import type { LayerDir, StageLayer } from './rootfs.js';
@@ -64,18 +65,28 @@ export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, s
 }
 
 /**
- * For a stage the image does not include: the step's entries unpacked straight into a private
- * directory of the build (no archive is kept, nothing is compressed), ready for the later stages
- * that read them. The diffID is still computed (over the archive stream the unpacking reads).
+ * For a stage the image does not include: the step's entries written straight into a private
+ * directory of the build (context files copied by the kernel; no archive, no compression),
+ * ready for the later stages that read them.
  */
 export async function unpackStepLayer(rt: BuildRuntime, source: LayerSource): Promise<{ layer: StageLayer; dir: LayerDir; record: LayerRecord }> {
   const path = await rt.tempDir('layer-');
-  const extracted = await extractLayer({ content: tarChunks(source, { signal: rt.signal }) }, path, { signal: rt.signal });
+  const applied = await applyEntries(source, path, { signal: rt.signal });
+  const diffId = unpackedLayerId();
   return {
-    layer: { diffId: extracted.diffId, origin: 'built' },
+    layer: { diffId, origin: 'built' },
     dir: { path, opaque: new Set() },
-    record: { diffId: extracted.diffId, uncompressedSize: extracted.uncompressedSize },
+    record: { diffId, uncompressedSize: applied.size },
   };
+}
+
+/**
+ * A layer that only ever lives unpacked has no archive, hence no diffID: a random digest names
+ * it instead (in the stage's config, which no output holds, and in the rootfs cache, where a
+ * cache entry finds its directory again).
+ */
+export function unpackedLayerId(): Digest {
+  return digestOf(randomBytes(32));
 }
 
 /**

@@ -3,11 +3,11 @@ import { chmod, chown, copyFile, link, mkdir, readFile, rename, rm, stat, symlin
 import { join } from 'node:path';
 import type { PlanMount, PlanSource, RunStep } from '../dockerfile/index.js';
 import { normalizeEntries, OPAQUE_WHITEOUT, type LayerSource } from '../layers/index.js';
-import { digestOf, type ContainerConfig, type Platform } from '../oci/index.js';
+import type { ContainerConfig, Platform } from '../oci/index.js';
 import { DirectoryTree, resolveInRoot, resolveUser, RunEntitlementError, type FileTree, type RunMount, type RunSpec } from './run/index.js';
 import { RunFailedError, RunMountError } from './errors.js';
 import type { StepIdentity } from './events.js';
-import { buildStepLayer } from './layer.js';
+import { buildStepLayer, unpackedLayerId } from './layer.js';
 import { joinPath } from './paths.js';
 import type { LayerRecord } from './events.js';
 import { chainId, type LayerDir, type StageLayer, type StageRootfs } from './rootfs.js';
@@ -100,7 +100,7 @@ export async function executeRun(rt: BuildRuntime, step: RunStep, state: RunStep
       const path = await rt.tempDir('layer-');
       await rm(path, { recursive: true });
       await rename(snapshot.rootfs.upperDir, path);
-      const diffId = digestOf(randomBytes(32));
+      const diffId = unpackedLayerId();
       return {
         layer: { diffId, origin: 'built' },
         record: { diffId, uncompressedSize: 0 },

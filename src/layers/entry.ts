@@ -40,6 +40,12 @@ export interface LayerEntry {
    * belongs to the consumer once yielded: the source must not reuse its memory.
    */
   open?(): AsyncIterable<Uint8Array>;
+  /**
+   * A host file holding exactly the content, when there is one (a build context's file): a
+   * consumer that writes files may have the kernel copy it instead of calling `open`. Archive
+   * writers ignore it.
+   */
+  readonly hostPath?: string | undefined;
 }
 
 /**

@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { constants, type Stats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StevedoreError, throwIfAborted } from '../errors.js';
 import { Digester, layerCompression, type Compression, type Digest } from '../oci/index.js';
 import { decompress, isInputError } from './compression.js';
-import { OPAQUE_WHITEOUT, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX, normalizeArchivePath, splitPath } from './entry.js';
-import { InvalidArchiveError, UnsafeArchiveError } from './errors.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX, normalizeArchivePath, splitPath, type LayerSource } from './entry.js';
+import { InvalidArchiveError, LayerSourceError, UnsafeArchiveError } from './errors.js';
 import { RootResolver } from './resolve.js';
 import { readTar, type ArchiveLimits, type TarHeader } from './tar-reader.js';
 
@@ -104,7 +104,8 @@ class Applier {
     this.applyWhiteouts = (options.whiteouts ?? 'apply') === 'apply';
   }
 
-  async entry(header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
+  /** `hostPath`: a host file holding exactly the content, copied by the kernel instead of read. */
+  async entry(header: TarHeader, content: AsyncIterable<Uint8Array>, hostPath?: string): Promise<void> {
     const path = normalizeArchivePath(header.name);
     if (path === '') return; // the root itself: its metadata belongs to the caller
     const { parent, base } = splitPath(path);
@@ -115,7 +116,7 @@ class Applier {
         return;
       }
       this.#touch(path);
-      await this.#create(path, parent, base, header, content);
+      await this.#create(path, parent, base, header, content, hostPath);
     } catch (err) {
       // Typed errors (unsafe entry, corrupt stream, abort) and the input's own errors pass;
       // filesystem errors get the entry's name.
@@ -128,7 +129,7 @@ class Applier {
     for (let p = path; p !== '' && !this.touched.has(p); p = splitPath(p).parent) this.touched.add(p);
   }
 
-  async #create(path: string, parent: string, base: string, header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
+  async #create(path: string, parent: string, base: string, header: TarHeader, content: AsyncIterable<Uint8Array>, hostPath: string | undefined): Promise<void> {
     // Everything that can refuse the entry is checked before anything in the tree is touched.
     if ((header.type === 'char-device' || header.type === 'block-device') && !this.allowDevices) {
       throw new UnsafeArchiveError('device', header.name, `${header.type} ${header.devmajor}:${header.devminor} refused (allowDevices is off)`);
@@ -155,7 +156,8 @@ class Applier {
         return;
       }
       case 'file':
-        await this.#file(target, header, content);
+        if (hostPath !== undefined) await this.#copiedFile(target, header, hostPath);
+        else await this.#file(target, header, content);
         return;
       case 'symlink':
         await symlink(header.linkname, target);
@@ -187,6 +189,25 @@ class Applier {
         while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
       }
       // Owner before mode: chown clears setuid and setgid bits.
+      if (this.preserveOwnership) await handle.chown(header.uid, header.gid);
+      await handle.chmod(header.mode);
+      await handle.utimes(header.mtime, header.mtime);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * A regular file copied from the host by the kernel (a reflink where the filesystem has them):
+   * no byte passes through this process. The copy must hold the size the entry announced.
+   */
+  async #copiedFile(target: string, header: TarHeader, hostPath: string): Promise<void> {
+    // COPYFILE_EXCL creates the file as O_EXCL does: nothing may sit at the path, not even a symlink.
+    await copyFile(hostPath, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    const handle = await open(target, constants.O_WRONLY | constants.O_NOFOLLOW);
+    try {
+      const { size } = await handle.stat();
+      if (size !== header.size) throw new LayerSourceError(header.name, `the file changed while it was copied (${size} bytes, ${header.size} planned)`);
       if (this.preserveOwnership) await handle.chown(header.uid, header.gid);
       await handle.chmod(header.mode);
       await handle.utimes(header.mtime, header.mtime);
@@ -315,6 +336,46 @@ export async function extractLayer(input: LayerInput | AsyncIterable<Uint8Array>
   await applier.finish();
   return { diffId: digester.digest(), uncompressedSize: digester.size, entries };
 }
+
+/**
+ * Writes a layer's entries straight into `root` (created if missing), with the rules and the
+ * safety of `extractLayer` but no archive in between: what a build does with a layer that only
+ * ever lives unpacked. Files whose entry names a `hostPath` are copied by the kernel.
+ */
+export async function applyEntries(source: LayerSource, root: string, options: Omit<ExtractOptions, 'limits'> = {}): Promise<{ readonly entries: number; readonly size: number }> {
+  throwIfAborted(options.signal);
+  await mkdir(root, { recursive: true });
+  const applier = new Applier(root, options);
+  let entries = 0;
+  let size = 0;
+  for await (const entry of source) {
+    throwIfAborted(options.signal);
+    const header: TarHeader = {
+      name: entry.path,
+      type: entry.type,
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      uname: entry.uname ?? '',
+      gname: entry.gname ?? '',
+      size: entry.size,
+      mtime: entry.mtime,
+      linkname: entry.linkname ?? '',
+      devmajor: entry.devmajor ?? 0,
+      devminor: entry.devminor ?? 0,
+      xattrs: entry.xattrs ?? {},
+      offset: entries,
+    };
+    const content = entry.open === undefined || entry.hostPath !== undefined ? EMPTY : entry.open();
+    await applier.entry(header, content, entry.size > 0 ? entry.hostPath : undefined);
+    entries++;
+    size += entry.size;
+  }
+  await applier.finish();
+  return { entries, size };
+}
+
+const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 
 /** Applies layers in order (lowest first) onto `root`: the image's root filesystem. */
 export async function applyLayers(root: string, layers: Iterable<LayerInput | AsyncIterable<Uint8Array>>, options: ExtractOptions = {}): Promise<ExtractResult[]> {

@@ -49,6 +49,7 @@ export { GzipEncoder, GZIP_BLOCK_SIZE, type GzipEncoderOptions } from './gzip.js
 export { closeDeflateWorkers } from './deflate-pool.js';
 export { buildLayer, buildLayerFile, layerDescriptor, type BuildLayerOptions, type BuiltLayer } from './build.js';
 export {
+  applyEntries,
   extractLayer,
   applyLayers,
   openLayerInput,

@@ -4,10 +4,24 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compress as zstdCompress } from 'zstd-napi';
-import { ArchiveLimitError, CompressionError, InvalidArchiveError, UnsafeArchiveError, decompressor, extractLayer, type ExtractOptions } from '../../src/layers/index.js';
+import {
+  ArchiveLimitError,
+  CompressionError,
+  InvalidArchiveError,
+  LayerSourceError,
+  UnsafeArchiveError,
+  applyEntries,
+  decompressor,
+  directorySource,
+  extractLayer,
+  tarChunks,
+  type ExtractOptions,
+  type LayerEntry,
+  type LayerSource,
+} from '../../src/layers/index.js';
 import { encodeHeader } from '../../src/layers/tar-format.js';
 import { OCI, digestOf } from '../../src/oci/index.js';
-import { TempDirs, collect, handTar, isRoot, snapshot, type HandEntry } from './helpers.js';
+import { TempDirs, collect, handTar, isRoot, makeSpecialTree, snapshot, type HandEntry } from './helpers.js';
 
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
@@ -283,5 +297,78 @@ describe('extractLayer on hostile archives', () => {
     for await (const { header } of readTar(Readable.from([pax]))) names.push(header.name);
     expect(names).toEqual(['bad\u0000name']);
     await expect(extract(pax, await dirs.make())).rejects.toBeInstanceOf(UnsafeArchiveError);
+  });
+});
+
+/** A source of the given entries, in order. */
+function entriesOf(entries: readonly LayerEntry[]): LayerSource {
+  return { [Symbol.asyncIterator]: async function* () { yield* entries; } };
+}
+
+describe('applyEntries (a layer written without an archive)', () => {
+  it('writes the same tree as archiving the entries and extracting the archive, with and without host paths', async () => {
+    const source = await dirs.make();
+    await makeSpecialTree(source);
+    const viaTar = await dirs.make();
+    await extractLayer(tarChunks(directorySource(source)), viaTar, { whiteouts: 'keep' });
+    const streamed = await dirs.make();
+    await applyEntries(directorySource(source), streamed, { whiteouts: 'keep' });
+    // The same entries, each regular file pointing at its host file: copied by the kernel.
+    const copied = await dirs.make();
+    const withHostPaths: LayerSource = {
+      async *[Symbol.asyncIterator]() {
+        for await (const entry of directorySource(source)) yield entry.type === 'file' ? { ...entry, hostPath: join(source, entry.path) } : entry;
+      },
+    };
+    const applied = await applyEntries(withHostPaths, copied, { whiteouts: 'keep' });
+    const expected = await snapshot(viaTar, { mtimes: true, owners: true });
+    expect(await snapshot(streamed, { mtimes: true, owners: true })).toEqual(expected);
+    expect(await snapshot(copied, { mtimes: true, owners: true })).toEqual(expected);
+    expect(applied.entries).toBe(Object.keys(expected).length);
+    expect(applied.size).toBeGreaterThan(3 * 1024 * 1024);
+  });
+
+  it('applies whiteouts and keeps every write inside the root', async () => {
+    const box = await sandbox();
+    await mkdir(join(box.root, 'lower/sub'), { recursive: true });
+    await writeFile(join(box.root, 'lower/sub/old'), 'old');
+    await writeFile(join(box.root, 'gone'), 'old');
+    await symlink(box.sentinel, join(box.root, 'escape'));
+    const file = (path: string, content: string, hostPath?: string): LayerEntry => ({
+      path, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(content), mtime: 0,
+      ...(hostPath === undefined ? { open: async function* () { yield Buffer.from(content); } } : { hostPath }),
+    });
+    const host = join(await dirs.make(), 'host');
+    await writeFile(host, 'from the host');
+    await applyEntries(
+      entriesOf([
+        { path: '.wh.gone', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },
+        { path: 'escape', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+        file('escape/inside', 'x'),
+        { path: 'lower', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+        { path: 'lower/.wh..wh..opq', type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 },
+        file('lower/new', 'from the host', host),
+      ]),
+      box.root,
+    );
+    expect(await snapshot(box.root)).toEqual({
+      escape: 'dir 755',
+      'escape/inside': expect.stringMatching(/^file 644 /),
+      lower: 'dir 755',
+      'lower/new': expect.stringMatching(/^file 644 /),
+    });
+    expect(await readFile(join(box.root, 'lower/new'), 'utf8')).toBe('from the host');
+    await box.untouched();
+    await expect(applyEntries(entriesOf([file('a/../../sentinel/evil', 'x')]), box.root)).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE', reason: 'path-traversal' });
+    await box.untouched();
+  });
+
+  it('fails, naming the entry, when a host file no longer has the size that was planned', async () => {
+    const host = join(await dirs.make(), 'grew');
+    await writeFile(host, 'longer than planned');
+    const entry: LayerEntry = { path: 'grew', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 4, mtime: 0, hostPath: host };
+    const err = await applyEntries(entriesOf([entry]), await dirs.make()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LayerSourceError);
+    expect((err as Error).message).toContain('grew');
   });
 });
