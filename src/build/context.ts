@@ -18,11 +18,14 @@ export class BuildContextTree implements SourceTree {
   readonly #matcher: DockerignoreMatcher | undefined;
   readonly #visible = new Map<string, Promise<boolean>>();
   /**
-   * Stats started when their directory was listed, each taken once by the walk's `lstat`: the
-   * walk visits entries one after another, and the stats, in flight together, make a warm
-   * rebuild's walk of a large context bound by the thread pool rather than by one stat's latency.
+   * Stats started ahead of the walk, each taken once by its `lstat`: the walk visits entries one
+   * after another, and stats in flight together make a warm rebuild's walk of a large context
+   * bound by the thread pool rather than by one stat's latency. At most `STAT_AHEAD` at a time,
+   * taken from the most recent listing first (the walk is depth-first).
    */
   readonly #prefetched = new Map<string, Promise<BigIntStats | undefined>>();
+  /** Listings whose entries are still to be stat'ed ahead, the most recent last. */
+  readonly #listings: { readonly dir: string; readonly names: readonly string[]; next: number }[] = [];
 
   constructor(root: string, matcher?: DockerignoreMatcher) {
     this.root = root;
@@ -38,6 +41,7 @@ export class BuildContextTree implements SourceTree {
     const prefetched = this.#prefetched.get(path);
     if (prefetched !== undefined) {
       this.#prefetched.delete(path);
+      this.#statAhead();
       return prefetched;
     }
     return lstatOrUndefined(this.#abs(path));
@@ -54,16 +58,32 @@ export class BuildContextTree implements SourceTree {
       const keep = await Promise.all(names.map((name) => this.visible(path === '' ? name : `${path}/${name}`)));
       kept = names.filter((_, i) => keep[i]);
     }
-    if (kept.length <= MAX_PREFETCH) {
-      for (const name of kept) {
-        const child = path === '' ? name : `${path}/${name}`;
-        if (this.#prefetched.has(child)) continue;
-        const stat = lstatOrUndefined(this.#abs(child));
-        stat.catch(() => undefined); // taken (and its error seen) by `lstat`, or never needed
-        this.#prefetched.set(child, stat);
-      }
+    // A new directory gets at least half the window: stats left from listings the walk has
+    // passed over (a wildcard's non-matches) or will come back to are dropped oldest first.
+    for (const stale of this.#prefetched.keys()) {
+      if (this.#prefetched.size <= STAT_AHEAD / 2) break;
+      this.#prefetched.delete(stale);
     }
+    this.#listings.push({ dir: path, names: kept, next: 0 });
+    this.#statAhead();
     return kept;
+  }
+
+  #statAhead(): void {
+    while (this.#prefetched.size < STAT_AHEAD) {
+      const listing = this.#listings.at(-1);
+      if (listing === undefined) return;
+      if (listing.next >= listing.names.length) {
+        this.#listings.pop();
+        continue;
+      }
+      const name = listing.names[listing.next++]!;
+      const child = listing.dir === '' ? name : `${listing.dir}/${name}`;
+      if (this.#prefetched.has(child)) continue;
+      const stat = lstatOrUndefined(this.#abs(child));
+      stat.catch(() => undefined); // taken (and its error seen) by `lstat`, or never needed
+      this.#prefetched.set(child, stat);
+    }
   }
 
   /**
@@ -109,8 +129,8 @@ export class BuildContextTree implements SourceTree {
   }
 }
 
-/** Directories larger than this are stat'ed entry by entry (bounded memory for huge directories). */
-const MAX_PREFETCH = 4096;
+/** How many stats run ahead of a walk of the context (bounded memory for huge directories). */
+const STAT_AHEAD = 512;
 
 async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
   try {
