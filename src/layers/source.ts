@@ -48,6 +48,10 @@ export function normalizeEntries(source: LayerSource, options: NormalizeOptions 
     async *[Symbol.asyncIterator]() {
       for await (const entry of source) {
         const mtime = policy === 'epoch' ? epoch : policy === 'clamp' ? Math.min(entry.mtime, epoch) : entry.mtime;
+        if (owner === 'keep' && mtime === entry.mtime) {
+          yield entry; // nothing to change: no copy (a RUN's changes can be tens of thousands of entries)
+          continue;
+        }
         let ids: Owner;
         if (owner === 'root') ids = { uid: 0, gid: 0, uname: '', gname: '' };
         else if (owner === 'keep') ids = { uid: entry.uid, gid: entry.gid, uname: entry.uname, gname: entry.gname };

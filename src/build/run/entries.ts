@@ -9,28 +9,29 @@ export const LAYER_XATTRS = ['security.capability'] as const;
 
 export function layerEntryOf(entry: TarEntry, path: string): LayerEntry {
   const h = entry.header;
-  const xattrs: Record<string, Uint8Array> = {};
-  for (const name of LAYER_XATTRS) if (h.xattrs[name] !== undefined) xattrs[name] = h.xattrs[name];
-  const common = {
-    path,
-    mode: h.mode & 0o7777,
-    uid: h.uid,
-    gid: h.gid,
-    mtime: h.mtime,
-    xattrs: Object.keys(xattrs).length > 0 ? xattrs : undefined,
-  };
+  // Called for every file of a RUN's changes (tens of thousands for a package install): no
+  // spreading, no intermediate objects.
+  let xattrs: Record<string, Uint8Array> | undefined;
+  for (const name of LAYER_XATTRS) {
+    const value = h.xattrs[name];
+    if (value !== undefined) (xattrs ??= {})[name] = value;
+  }
+  const mode = h.mode & 0o7777;
   switch (h.type) {
-    case 'file':
-      return h.size === 0 ? { ...common, type: 'file', size: 0 } : { ...common, type: 'file', size: h.size, open: () => entry.content };
+    case 'file': {
+      if (h.size === 0) return { path, type: 'file', mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: 0 };
+      const content = entry.content;
+      return { path, type: 'file', mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: h.size, open: () => content };
+    }
     case 'hardlink':
-      return { ...common, type: 'hardlink', size: 0, linkname: normalizeArchivePath(h.linkname) };
+      return { path, type: 'hardlink', mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: 0, linkname: normalizeArchivePath(h.linkname) };
     case 'symlink':
-      return { ...common, type: 'symlink', size: 0, linkname: h.linkname };
+      return { path, type: 'symlink', mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: 0, linkname: h.linkname };
     case 'char-device':
     case 'block-device':
-      return { ...common, type: h.type, size: 0, devmajor: h.devmajor, devminor: h.devminor };
+      return { path, type: h.type, mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: 0, devmajor: h.devmajor, devminor: h.devminor };
     default:
-      return { ...common, type: h.type, size: 0 };
+      return { path, type: h.type, mode, uid: h.uid, gid: h.gid, mtime: h.mtime, xattrs, size: 0 };
   }
 }
 

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AbortedError } from '../../errors.js';
 import { readTar, type TarEntry } from '../../layers/index.js';
 import { HostToolError } from './errors.js';
@@ -46,6 +48,13 @@ export interface GnuTarReadOptions {
   readonly paths?: readonly string[] | undefined;
   /** Extended attribute names to record (globs as GNU tar takes them). */
   readonly xattrs: readonly string[];
+  /**
+   * Times in whole seconds, which is all a layer records: tar then writes no PAX time records,
+   * about half the archive for a tree of small files (each would otherwise get a 512-byte
+   * extended header for its fractional mtime, atime and ctime). A time a ustar field cannot
+   * hold (before 1970, after 2242) comes out as 0 from tar, so such entries are stat'ed here.
+   */
+  readonly wholeSeconds?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -60,6 +69,7 @@ export async function* gnuTarEntries(options: GnuTarReadOptions): AsyncGenerator
   const tar = await requireGnuTar();
   const args = ['--create', '--file=-', '--format=pax', '--numeric-owner', `--directory=${options.directory}`];
   if (options.xattrs.length > 0) args.push('--xattrs', ...options.xattrs.map((name) => `--xattrs-include=${name}`));
+  if (options.wholeSeconds === true) args.push('--pax-option=delete=atime,delete=ctime,delete=mtime');
   if (options.paths === undefined) args.push('--sort=name', '.');
   else args.push('--no-recursion', '--null', '--verbatim-files-from', '--files-from=-');
 
@@ -88,7 +98,9 @@ export async function* gnuTarEntries(options: GnuTarReadOptions): AsyncGenerator
     new HostToolError('tar', `${signal === null ? `exit status ${code}` : `signal ${signal}`} while reading ${options.directory}: ${stderr.toString().trim()}`, { cause });
   let finished = false;
   try {
-    yield* readTar(child.stdout!, { signal: options.signal });
+    const entries = readTar(child.stdout!, { signal: options.signal });
+    if (options.wholeSeconds === true) yield* withTimesOutOfRange(entries, options.directory);
+    else yield* entries;
     finished = true;
   } catch (err) {
     // A truncated archive usually means tar failed: its own message says why.
@@ -106,6 +118,18 @@ export async function* gnuTarEntries(options: GnuTarReadOptions): AsyncGenerator
       if (options.signal?.aborted) throw new AbortedError('operation aborted', { cause: options.signal.reason });
       if (code !== 0) throw failure(code, signal);
     }
+  }
+}
+
+/** Entries whose mtime tar wrote as 0 (out of the ustar range, or really 0) get it from lstat. */
+async function* withTimesOutOfRange(entries: AsyncIterable<TarEntry>, directory: string): AsyncGenerator<TarEntry, void, undefined> {
+  for await (const entry of entries) {
+    if (entry.header.mtime !== 0) {
+      yield entry;
+      continue;
+    }
+    const { mtimeMs } = await lstat(join(directory, entry.header.name));
+    yield { header: { ...entry.header, mtime: Math.floor(mtimeMs / 1000) }, content: entry.content };
   }
 }
 

@@ -86,7 +86,7 @@ export function overlayDiffSource(upperDir: string, namespace: OverlayXattrNames
 
 async function* overlayDiff(upperDir: string, namespace: OverlayXattrNamespace, signal: AbortSignal | undefined): AsyncGenerator<LayerEntry> {
   const attr = opaqueXattr(namespace);
-  for await (const entry of gnuTarEntries({ directory: upperDir, xattrs: [...LAYER_XATTRS, attr], signal })) {
+  for await (const entry of gnuTarEntries({ directory: upperDir, xattrs: [...LAYER_XATTRS, attr], wholeSeconds: true, signal })) {
     const h = entry.header;
     const path = normalizeArchivePath(h.name);
     if (path === '') continue;
