@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import {
   type RunExecutor,
   type Snapshotter,
 } from '../../../src/build/run/index.js';
-import { gnuTarExtract, gnuTarHeaders } from '../../../src/build/run/gnutar.js';
+import { gnuTarEntries, gnuTarExtract, gnuTarHeaders } from '../../../src/build/run/gnutar.js';
 import { XattrOpaque } from '../../../src/build/run/layerstack.js';
 import { tarChunks, type LayerEntry } from '../../../src/layers/index.js';
 import { BASE_ENV, busyboxRoot, collect, fixTimes, mountsMentioning, removeDir, runOnce, tempDir, type CollectedEntry } from './fixtures.js';
@@ -109,6 +110,23 @@ describe('overlay-format layers', () => {
     const [header] = await gnuTarHeaders({ directory: dir, paths: ['a/b'], xattrs: ['trusted.overlay.opaque'] });
     expect(Buffer.from(header!.xattrs['trusted.overlay.opaque']!).toString()).toBe('y');
     for (const d of ['', 'a', 'a/b']) expect(statSync(join(dir, d)).mtimeMs).toBe(1_600_000_000_000);
+  });
+});
+
+describe('GNU tar as the reader of a host tree', () => {
+  it('gives whole-second times without PAX time records, stat-ing the times a ustar field cannot hold', async () => {
+    const dir = tempDir('wholeseconds-');
+    const times: Record<string, string> = { recent: '1700000000.75', zero: '0', before1970: '-1000000000.5', after2242: '9000000000' };
+    for (const [name, time] of Object.entries(times)) {
+      writeFileSync(join(dir, name), name);
+      // touch, not utimes: Node takes a negative time for "now".
+      execFileSync('touch', ['-h', '-d', `@${time}`, join(dir, name)]);
+    }
+    const seen: Record<string, number> = {};
+    for await (const entry of gnuTarEntries({ directory: dir, xattrs: [], wholeSeconds: true })) {
+      if (entry.header.type === 'file') seen[entry.header.name.replace(/^\.\//, '')] = entry.header.mtime;
+    }
+    expect(seen).toEqual({ recent: 1_700_000_000, zero: 0, before1970: -1_000_000_001, after2242: 9_000_000_000 });
   });
 });
 
