@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { applyEntries, layerDescriptor, type LayerEntry, type LayerSource } from '../layers/index.js';
+import { applyEntries, layerDescriptor, type LayerSource } from '../layers/index.js';
 import { digestOf, DOCKER, OCI, type Descriptor, type Digest } from '../oci/index.js';
 import { BuildOptionsError } from './errors.js';
 import type { LayerRecord, StepIdentity } from './events.js';
@@ -14,40 +14,17 @@ const PROGRESS_INTERVAL_MS = 200;
  * progress, and returns the layer as a stage layer and as a record for events and the result.
  */
 export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, source: LayerSource): Promise<{ layer: StageLayer; record: LayerRecord }> {
-  let uncompressed = 0;
   let last = 0;
-  const report = (): void => {
+  const onProgress = (uncompressed: number): void => {
     const now = Date.now();
     if (now - last < PROGRESS_INTERVAL_MS) return;
     last = now;
     rt.emit({ type: 'layer-progress', time: now, ...identity, uncompressed, compressed: 0 });
   };
-  const counted: LayerSource = {
-    async *[Symbol.asyncIterator]() {
-      for await (const entry of source) {
-        const open = entry.open;
-        if (open === undefined) {
-          uncompressed += 512;
-          yield entry;
-          continue;
-        }
-        const counting: LayerEntry = {
-          ...entry,
-          open: async function* () {
-            for await (const chunk of open()) {
-              uncompressed += chunk.byteLength;
-              report();
-              yield chunk;
-            }
-          },
-        };
-        yield counting;
-      }
-    },
-  };
   const output = rt.isOutputStage(identity.stage);
   const upload = output && rt.compression !== 'none' ? rt.layerUpload() : undefined;
-  const built = await rt.store.buildLayer(counted, {
+  const built = await rt.store.buildLayer(source, {
+    onProgress,
     tap: upload?.stream,
     compression: output ? rt.compression : 'none',
     level: rt.compressionLevel,

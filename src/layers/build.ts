@@ -25,6 +25,8 @@ export interface BuildLayerOptions {
    * blob while it is built); it must pass every byte on unchanged.
    */
   readonly tap?: Transform | undefined;
+  /** Called as the archive grows, with the uncompressed bytes so far (once per chunk of about 256 KiB). */
+  readonly onProgress?: ((uncompressedBytes: number) => void) | undefined;
 }
 
 /** What a layer build produced: everything a manifest and a config need. */
@@ -56,7 +58,8 @@ export async function buildLayer(source: LayerSource, destination: Writable, opt
   const compression = options.compression ?? COMPRESSION_DEFAULTS.compression;
   const mediaType = layerMediaType(compression, options.mediaTypeFamily ?? 'oci');
   const signal = options.signal;
-  const tar = Readable.from(tarChunks(source, { signal }), { objectMode: false, highWaterMark: 2 });
+  const chunks = tarChunks(source, { signal });
+  const tar = Readable.from(options.onProgress === undefined ? chunks : reporting(chunks, options.onProgress), { objectMode: false, highWaterMark: 2 });
   const diff = new DigestingStream();
   try {
     if (compression === 'none') {
@@ -72,6 +75,15 @@ export async function buildLayer(source: LayerSource, destination: Writable, opt
   } catch (err) {
     if (signal?.aborted && !(err instanceof AbortedError)) throw new AbortedError('layer build aborted', { cause: signal.reason });
     throw err;
+  }
+}
+
+async function* reporting(chunks: AsyncIterable<Uint8Array>, onProgress: (bytes: number) => void): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    onProgress(total);
+    yield chunk;
   }
 }
 
