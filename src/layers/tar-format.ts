@@ -55,14 +55,27 @@ function asciiFallback(s: string, max: number): string {
 }
 
 function writeString(block: Uint8Array, offset: number, length: number, value: string): void {
-  const bytes = encoder.encode(value);
-  block.set(bytes.subarray(0, length), offset);
+  // Header fields hold ASCII (other text goes to PAX records, see encodeHeader): no encoder call
+  // for the common case, which runs several times per entry.
+  const n = Math.min(value.length, length);
+  for (let i = 0; i < n; i++) {
+    const code = value.charCodeAt(i);
+    if (code > 0x7f) {
+      block.set(encoder.encode(value).subarray(0, length), offset);
+      return;
+    }
+    block[offset + i] = code;
+  }
 }
 
 /** Zero-padded octal of `length - 1` digits followed by NUL. */
 function writeOctal(block: Uint8Array, offset: number, length: number, value: number): void {
-  const digits = value.toString(8).padStart(length - 1, '0');
-  for (let i = 0; i < length - 1; i++) block[offset + i] = digits.charCodeAt(i);
+  // Digit by digit from the right (values reach 8^11, beyond 32-bit bitwise operators).
+  let v = value;
+  for (let i = offset + length - 2; i >= offset; i--) {
+    block[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   block[offset + length - 1] = 0;
 }
 
