@@ -12,7 +12,8 @@
 //   (files) `FROM busybox` + five RUN steps: the first writes 50,000 files (50 directories of
 //       1,000), the next four change a few of them (modify, delete a directory, chmod a
 //       directory, count): the whole build, cold, against buildah's whole `bud`. One run each
-//       (a fresh cache directory and fresh buildah storage), `--runs` times, medians.
+//       (a fresh cache directory and fresh buildah storage), `--runs` times, medians; the tools
+//       take turns at going first, and nothing is deleted before the last run (see manyFiles).
 //   (apt) `FROM debian:bookworm` (debootstrap minbase, cached: test/fixtures/make-debian.ts) +
 //       `RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf
 //       /var/lib/apt/lists/*`, cold (a fresh cache directory / fresh buildah storage: the base
@@ -50,7 +51,9 @@ function manyFilesDockerfile(salt: string): string {
 
 interface FilesRow {
   readonly tool: string;
+  /** The median. */
   readonly seconds: number;
+  readonly runs: readonly number[];
 }
 
 /** A fresh registry holding the busybox base (made by the fixture script into `scratch`). */
@@ -65,6 +68,7 @@ async function busyboxRegistry(scratch: string): Promise<{ registry: TestRegistr
 
 async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
   const { registry, base } = await busyboxRegistry(scratch);
+  const leftovers: string[] = [];
   try {
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -74,20 +78,30 @@ async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
       await writeFile(join(context, 'Dockerfile'), manyFilesDockerfile(`run-${i}`));
       const workDir = join(scratch, `work-files-${i}`);
       await mkdir(workDir, { recursive: true });
+      const stevedore = async (): Promise<void> => {
+        ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(scratch, `cache-files-${i}`), workDir, out: join(scratch, `out-files-${i}`) })).ms / 1000);
+      };
+      const buildah = async (): Promise<void> => {
+        theirs.push((await buildahBud(join(scratch, `buildah-files-${i}`), context, base, `files-${i}`)) / 1000);
+      };
       // Both tools write about 50,000 files: flush the other's dirty pages first, so neither pays
-      // for the other's writeback.
-      await runProcess('sync', []);
-      ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(scratch, `cache-files-${i}`), workDir, out: join(scratch, `out-files-${i}`) })).ms / 1000);
-      await runProcess('sync', []);
-      theirs.push((await buildahBud(join(scratch, `buildah-files-${i}`), context, base, `files-${i}`)) / 1000);
-      await runProcess('rm', ['-rf', join(scratch, `buildah-files-${i}`), join(scratch, `cache-files-${i}`), join(scratch, `out-files-${i}`)]).catch(() => undefined);
+      // for the other's writeback; and take turns at going first.
+      for (const tool of i % 2 === 0 ? [stevedore, buildah] : [buildah, stevedore]) {
+        await runProcess('sync', []);
+        await tool();
+      }
+      console.log(`  run ${i + 1}: stevedore ${ours.at(-1)!.toFixed(2)} s, buildah ${theirs.at(-1)!.toFixed(2)} s`);
+      // Deleted at the end, not between runs: deleting ~300,000 files (with the disk's discards)
+      // slows the next run's writes by 2-3x, whichever tool it is.
+      leftovers.push(join(scratch, `buildah-files-${i}`), join(scratch, `cache-files-${i}`), join(scratch, `out-files-${i}`), workDir);
     }
     return [
-      { tool: 'stevedore build (to an OCI layout)', seconds: median(ours) },
-      { tool: 'buildah bud (vfs)', seconds: median(theirs) },
+      { tool: 'stevedore build (to an OCI layout)', seconds: median(ours), runs: ours },
+      { tool: 'buildah bud (vfs)', seconds: median(theirs), runs: theirs },
     ];
   } finally {
     await registry.stop();
+    await runProcess('rm', ['-rf', ...leftovers]).catch(() => undefined);
   }
 }
 
