@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { constants, type Stats } from 'node:fs';
+import { constants, existsSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -80,6 +80,9 @@ export class ExtractError extends StevedoreError {
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** Whether open files can be named by `/proc/self/fd/N` (Linux with /proc mounted). */
+const PROC_FD = existsSync('/proc/self/fd');
 
 interface DirectoryMetadata {
   readonly path: string;
@@ -199,11 +202,19 @@ class Applier {
 
   /**
    * A regular file copied from the host by the kernel (a reflink where the filesystem has them):
-   * no byte passes through this process. The copy must hold the size the entry announced.
+   * no byte passes through this process. The source is opened without following a symlink and
+   * copied through `/proc/self/fd`, so a path swapped for a symlink meanwhile cannot make the
+   * copy read outside the tree it came from. The copy must hold the size the entry announced.
    */
   async #copiedFile(target: string, header: TarHeader, hostPath: string): Promise<void> {
-    // COPYFILE_EXCL creates the file as O_EXCL does: nothing may sit at the path, not even a symlink.
-    await copyFile(hostPath, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    const source = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      // COPYFILE_EXCL creates the file as O_EXCL does: nothing may sit at the path, not even a symlink.
+      if (PROC_FD) await copyFile(`/proc/self/fd/${source.fd}`, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      else await this.#file(target, header, source.createReadStream({ autoClose: false }));
+    } finally {
+      await source.close();
+    }
     const handle = await open(target, constants.O_WRONLY | constants.O_NOFOLLOW);
     try {
       const { size } = await handle.stat();

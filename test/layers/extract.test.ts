@@ -371,4 +371,14 @@ describe('applyEntries (a layer written without an archive)', () => {
     expect(err).toBeInstanceOf(LayerSourceError);
     expect((err as Error).message).toContain('grew');
   });
+
+  it('never follows a host path that became a symlink (a context file swapped during the build)', async () => {
+    const box = await sandbox();
+    const host = join(await dirs.make(), 'swapped');
+    await symlink(join(box.sentinel, 'keep'), host);
+    const entry: LayerEntry = { path: 'copied', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 8, mtime: 0, hostPath: host };
+    await expect(applyEntries(entriesOf([entry]), box.root)).rejects.toMatchObject({ code: 'EXTRACT_FAILED', entry: 'copied' });
+    expect(await readdir(box.root)).toEqual([]);
+    await box.untouched();
+  });
 });
