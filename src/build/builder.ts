@@ -1,8 +1,10 @@
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve as resolvePath } from 'node:path';
+import type { Transform } from 'node:stream';
 import pLimit from 'p-limit';
 import { AbortedError, throwIfAborted } from '../errors.js';
 import { planBuild, type BaseImageConfig, type BuildPlan, type DockerfileWarning, type PlanStage } from '../dockerfile/index.js';
+import type { HashedBytes } from '../layers/index.js';
 import {
   formatPlatform,
   parsePlatform,
@@ -166,16 +168,19 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
         const first = (options.outputs ?? []).find((o) => o.type === 'registry');
         if (first === undefined || first.type !== 'registry') return undefined;
         const reference = parseReference(first.reference);
-        const stream = registries.repository(reference).uploadTap({ signal: stageSignal });
         let built!: (descriptor: Descriptor) => void;
         const described = new Promise<Descriptor>((resolve) => (built = resolve));
-        earlyUploads.push(
-          Promise.all([stream.done, described]).then(
-            ([, descriptor]) => emit({ type: 'blob', time: Date.now(), destination: `${reference.registry}/${reference.repository}`, action: 'pushed', descriptor }),
-            () => undefined,
-          ),
-        );
-        return { stream, built };
+        const tap = (hashed: HashedBytes): Transform => {
+          const stream = registries.repository(reference).uploadTap({ signal: stageSignal, hashed });
+          earlyUploads.push(
+            Promise.all([stream.done, described]).then(
+              ([, descriptor]) => emit({ type: 'blob', time: Date.now(), destination: `${reference.registry}/${reference.repository}`, action: 'pushed', descriptor }),
+              () => undefined,
+            ),
+          );
+          return stream;
+        };
+        return { tap, built };
       },
       stage: (index) => {
         let found = running.get(index);

@@ -25,7 +25,7 @@ export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, s
   const upload = output && rt.compression !== 'none' ? rt.layerUpload() : undefined;
   const built = await rt.store.buildLayer(source, {
     onProgress,
-    tap: upload?.stream,
+    tap: upload?.tap,
     compression: output ? rt.compression : 'none',
     level: rt.compressionLevel,
     // Never in a manifest: an internal layer may use OCI's uncompressed type whatever the output's family.

@@ -1,5 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { BuildPlan } from '../dockerfile/index.js';
+import type { HashedBytes } from '../layers/index.js';
 import type { Compression, Descriptor, ImageConfig, Platform } from '../oci/index.js';
 import type { RunExecutor, Snapshotter } from './run/index.js';
 import type { CacheStatus, StepCache } from './cache/index.js';
@@ -66,8 +67,11 @@ export interface BuildRuntime {
 
 /** An upload running beside a layer build: `stream` goes into the layer's pipeline. */
 export interface LayerUpload {
-  /** A pass-through: every byte of the compressed layer, unchanged. */
-  readonly stream: Transform;
+  /**
+   * A pass-through for every byte of the compressed layer, given the layer build's own hash of
+   * those bytes (the upload commits under its digest).
+   */
+  readonly tap: (blob: HashedBytes) => Transform;
   /** Says what was built (for the `blob` event once the upload is committed). */
   built(descriptor: Descriptor): void;
 }

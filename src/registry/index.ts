@@ -61,5 +61,5 @@ export { REGISTRY_DEFAULTS, type RegistryClientOptions, type RegistryTlsOptions 
 export { RegistryClient, type AuthScheme, type PingResult } from './client.js';
 export { RegistryClientPool } from './pool.js';
 export { RegistryRepository, MANIFEST_ACCEPT, type ManifestResult, type PushBlobOptions, type PushOutcome } from './repository.js';
-export { BlobUploadTap, type BlobOpener, type StreamedBlob } from './upload.js';
+export { BlobUploadTap, type BlobOpener, type StreamedBlob, type UploadTapOptions } from './upload.js';
 export { resolveReference, PlatformNotFoundError, type ResolveReferenceOptions, type ResolvedImage } from './resolve.js';

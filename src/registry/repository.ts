@@ -29,7 +29,7 @@ import { describeError, isNotFoundError, redactUrl, RegistryError } from './erro
 import { PROGRESS_STEP } from './events.js';
 import { repositoryScope } from './scope.js';
 import { discardBody, dropBody, firstHeader, readBody, transportError, type HttpResponse } from './transport.js';
-import { BlobUploadTap, readAtMost, uploadBlob, type PendingSession } from './upload.js';
+import { BlobUploadTap, readAtMost, uploadBlob, type PendingSession, type UploadTapOptions } from './upload.js';
 import { ResumableDownload } from './download.js';
 
 /** Every manifest type Stevedore reads, for `Accept` (registries serve OCI types only when asked). */
@@ -341,7 +341,7 @@ export class RegistryRepository implements Target, Mounter, TagLister {
    * for content whose digest is known only at its end (a layer being compressed): see
    * `BlobUploadTap`. The upload never fails the stream; `done` tells how it went.
    */
-  uploadTap(options: OperationOptions = {}): BlobUploadTap {
+  uploadTap(options: UploadTapOptions = {}): BlobUploadTap {
     return new BlobUploadTap(this, options);
   }
 

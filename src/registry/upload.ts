@@ -455,6 +455,14 @@ export interface StreamedBlob {
   readonly size: number;
 }
 
+export interface UploadTapOptions extends OperationOptions {
+  /**
+   * The same bytes, hashed by the caller before they reach the tap (a layer build hashes its
+   * blob anyway): read once the content has ended, instead of hashing every byte a second time.
+   */
+  readonly hashed?: { digest(): Digest; readonly size: number } | undefined;
+}
+
 /** Bytes the tap holds for the network before it waits (the producer then waits too). */
 const TAP_BUFFER = 4 * 1024 * 1024;
 
@@ -482,7 +490,9 @@ const TAP_BUFFER = 4 * 1024 * 1024;
 export class BlobUploadTap extends Transform {
   /** The uploaded blob, once committed; rejects when the upload failed (never unhandled). */
   readonly done: Promise<StreamedBlob>;
-  readonly #digester = new Digester('sha256');
+  /** Hashes what passes, unless the caller already does (`hashed`). */
+  readonly #hashed: { digest(): Digest; readonly size: number } | undefined;
+  readonly #digester: Digester | undefined;
   /** The request body: what the tap has handed to the upload and the upload has not sent yet. */
   readonly #body = new PassThrough({ highWaterMark: TAP_BUFFER });
   #blob: StreamedBlob | undefined;
@@ -490,8 +500,10 @@ export class BlobUploadTap extends Transform {
   /** Called when the upload stops taking bytes: a chunk waiting for room passes on. */
   #wake: (() => void) | undefined;
 
-  constructor(repo: RegistryRepository, options: OperationOptions = {}) {
+  constructor(repo: RegistryRepository, options: UploadTapOptions = {}) {
     super();
+    this.#hashed = options.hashed;
+    this.#digester = options.hashed === undefined ? new Digester('sha256') : undefined;
     // The body's own errors are the upload's, reported through `done`.
     this.#body.on('error', () => undefined);
     this.#body.on('close', () => this.#stopTaking());
@@ -500,7 +512,7 @@ export class BlobUploadTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#digester.update(chunk);
+    this.#digester?.update(chunk);
     if (this.#failed || this.#body.destroyed || this.#body.write(chunk)) {
       callback(null, chunk);
       return;
@@ -515,7 +527,8 @@ export class BlobUploadTap extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.#blob = { digest: this.#digester.digest(), size: this.#digester.size };
+    const hash = this.#hashed ?? this.#digester!;
+    this.#blob = { digest: hash.digest(), size: hash.size };
     this.#body.end();
     callback();
   }

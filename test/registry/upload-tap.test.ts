@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OCI, type Descriptor } from '../../src/oci/index.js';
+import { Digester, OCI, type Descriptor } from '../../src/oci/index.js';
 import { anonymousCredentials, RegistryClient, type RegistryEvent, type RetryPolicy } from '../../src/registry/index.js';
 import type { BlobUploadTap } from '../../src/registry/upload.js';
 import { findDanglingReferences, readStream, sha256, startFaultProxy, startRegistry, type FaultProxy, type TestRegistry } from '../harness/index.js';
@@ -77,6 +77,27 @@ describe('BlobUploadTap', () => {
       expect((await readStream(await repo.fetch(descriptorOf(data)))).equals(data)).toBe(true);
       // The push that follows (from the copy the downstream kept) finds it there.
       expect(await repo.pushBlob(descriptorOf(data), () => Readable.from([data]))).toBe('skipped');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('commits under the digest its caller already computed (hashed), which the registry still checks', async () => {
+    const c = client();
+    try {
+      const data = randomBytes(500_000);
+      const repo = c.repository('tap/hashed');
+      const hashed = new Digester();
+      const tap = repo.uploadTap({ hashed });
+      expect((await through(tap, (async function* () { for (const chunk of chunksOf(data)) { hashed.update(chunk); yield chunk; } })())).equals(data)).toBe(true);
+      expect(await tap.done).toEqual({ digest: sha256(data), size: data.byteLength });
+      expect(await repo.exists(descriptorOf(data))).toBe(true);
+      // A caller whose hash is not of these bytes gets a refused commit, never a wrong blob.
+      const wrong = repo.uploadTap({ hashed: { digest: () => sha256(Buffer.from('something else')), size: data.byteLength } });
+      const other = randomBytes(100_000);
+      await through(wrong, chunksOf(other));
+      await expect(wrong.done).rejects.toMatchObject({ code: expect.stringMatching(/DIGEST_INVALID|BLOB_UPLOAD_INVALID|SIZE_INVALID/) });
+      expect(await repo.exists(descriptorOf(other))).toBe(false);
     } finally {
       await c.close();
     }
