@@ -35,6 +35,7 @@ const MAX_OCTAL_11 = 0o77777777777;
 
 const encoder = new TextEncoder();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const latin1 = new TextDecoder('latin1');
 
 /** Number of bytes of padding after `size` bytes of content to reach a block boundary. */
 export function paddingFor(size: number): number {
@@ -295,7 +296,13 @@ function typeOf(flag: number, name: string): RawTypeflag {
 
 function readCString(block: Uint8Array, offset: number, length: number, field: string, at: number): string {
   let end = offset;
-  while (end < offset + length && block[end] !== 0) end++;
+  let ascii = true;
+  while (end < offset + length && block[end] !== 0) {
+    if (block[end]! > 0x7f) ascii = false;
+    end++;
+  }
+  // Nearly every field is ASCII (names in PAX records are decoded elsewhere): skip the decoder.
+  if (ascii) return end - offset <= 64 ? String.fromCharCode(...block.subarray(offset, end)) : latin1.decode(block.subarray(offset, end));
   return decodeUtf8(block.subarray(offset, end), field, at);
 }
 
@@ -354,7 +361,7 @@ export function decodeHeader(block: Uint8Array, at: number): RawHeader {
     for (let i = 0; i < BLOCK_SIZE; i++) signed += i >= 148 && i < 156 ? 0x20 : (block[i]! << 24) >> 24;
     if (recorded !== signed) throw new InvalidArchiveError('header checksum mismatch (corrupt data, or not a tar stream)', undefined, at);
   }
-  const magic = String.fromCharCode(...block.subarray(257, 263));
+  const magic = String.fromCharCode(block[257]!, block[258]!, block[259]!, block[260]!, block[261]!, block[262]!);
   let name = readCString(block, 0, 100, 'name', at);
   // POSIX ustar ("ustar\0") has a prefix field; GNU ("ustar ") uses those bytes for other data.
   if (magic === 'ustar\0' && block[345] !== 0) name = `${readCString(block, 345, 155, 'prefix', at)}/${name}`;
