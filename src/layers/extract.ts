@@ -357,34 +357,60 @@ export async function applyEntries(source: LayerSource, root: string, options: O
   throwIfAborted(options.signal);
   await mkdir(root, { recursive: true });
   const applier = new Applier(root, options);
+  // Host files are copied several at a time: consecutive ones only, each under a parent that an
+  // earlier (awaited) entry made, and never two of the same path, so the order of everything
+  // else is kept and the copies cannot race each other.
+  const copying = new Map<string, Promise<void>>();
+  const settle = async (): Promise<void> => {
+    const results = await Promise.allSettled(copying.values());
+    copying.clear();
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  };
   let entries = 0;
   let size = 0;
-  for await (const entry of source) {
-    throwIfAborted(options.signal);
-    const header: TarHeader = {
-      name: entry.path,
-      type: entry.type,
-      mode: entry.mode,
-      uid: entry.uid,
-      gid: entry.gid,
-      uname: entry.uname ?? '',
-      gname: entry.gname ?? '',
-      size: entry.size,
-      mtime: entry.mtime,
-      linkname: entry.linkname ?? '',
-      devmajor: entry.devmajor ?? 0,
-      devminor: entry.devminor ?? 0,
-      xattrs: entry.xattrs ?? {},
-      offset: entries,
-    };
-    const content = entry.open === undefined || entry.hostPath !== undefined ? EMPTY : entry.open();
-    await applier.entry(header, content, entry.size > 0 ? entry.hostPath : undefined);
-    entries++;
-    size += entry.size;
+  try {
+    for await (const entry of source) {
+      throwIfAborted(options.signal);
+      const header: TarHeader = {
+        name: entry.path,
+        type: entry.type,
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        uname: entry.uname ?? '',
+        gname: entry.gname ?? '',
+        size: entry.size,
+        mtime: entry.mtime,
+        linkname: entry.linkname ?? '',
+        devmajor: entry.devmajor ?? 0,
+        devminor: entry.devminor ?? 0,
+        xattrs: entry.xattrs ?? {},
+        offset: entries,
+      };
+      entries++;
+      size += entry.size;
+      if (entry.type === 'file' && entry.size > 0 && entry.hostPath !== undefined) {
+        if (copying.size >= PARALLEL_COPIES || copying.has(entry.path)) await settle();
+        const copy = applier.entry(header, EMPTY, entry.hostPath);
+        copy.catch(() => undefined); // seen by settle(); never an unhandled rejection meanwhile
+        copying.set(entry.path, copy);
+        continue;
+      }
+      await settle();
+      await applier.entry(header, entry.open === undefined ? EMPTY : entry.open());
+    }
+    await settle();
+  } finally {
+    // A failure or an abort: nothing may still be writing into the root when this returns.
+    await Promise.allSettled(copying.values());
   }
   await applier.finish();
   return { entries, size };
 }
+
+/** Host files copied at once by `applyEntries`. */
+const PARALLEL_COPIES = 8;
 
 const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 

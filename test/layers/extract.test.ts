@@ -372,6 +372,25 @@ describe('applyEntries (a layer written without an archive)', () => {
     expect((err as Error).message).toContain('grew');
   });
 
+  it('copies host files several at a time and still reports the first that fails', async () => {
+    const hostDir = await dirs.make();
+    const entries: LayerEntry[] = [{ path: 'd', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 }];
+    for (let i = 0; i < 20; i++) {
+      await writeFile(join(hostDir, `f${i}`), `content ${i}`);
+      entries.push({ path: `d/f${i}`, type: 'file', mode: 0o600, uid: 0, gid: 0, size: Buffer.byteLength(`content ${i}`), mtime: i, hostPath: join(hostDir, `f${i}`) });
+    }
+    const root = await dirs.make();
+    await applyEntries(entriesOf(entries), root);
+    for (let i = 0; i < 20; i++) {
+      expect(await readFile(join(root, `d/f${i}`), 'utf8')).toBe(`content ${i}`);
+      expect((await stat(join(root, `d/f${i}`))).mtimeMs).toBe(i * 1000);
+    }
+    const broken = entries.map((e) => (e.path === 'd/f13' ? { ...e, size: 3 } : e));
+    const err = await applyEntries(entriesOf(broken), await dirs.make()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LayerSourceError);
+    expect((err as LayerSourceError).message).toContain('d/f13');
+  });
+
   it('never follows a host path that became a symlink (a context file swapped during the build)', async () => {
     const box = await sandbox();
     const host = join(await dirs.make(), 'swapped');

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { constants, type BigIntStats } from 'node:fs';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../oci/index.js';
 import { inputDigest } from './key.js';
@@ -98,8 +97,24 @@ function statSignature(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** Read buffers for hashing, reused: a fresh megabyte per read was most of a cold key's GC and page faults. */
+const spareBuffers: Buffer[] = [];
+const READ_SIZE = 1024 * 1024;
+
 async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  const buffer = spareBuffers.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+    // Kept for the next file only up to the hashing concurrency any caller uses.
+    if (spareBuffers.length < 16) spareBuffers.push(buffer);
+  }
   return hash.digest('hex');
 }
