@@ -48,13 +48,13 @@ export function normalizeEntries(source: LayerSource, options: NormalizeOptions 
     async *[Symbol.asyncIterator]() {
       for await (const entry of source) {
         const mtime = policy === 'epoch' ? epoch : policy === 'clamp' ? Math.min(entry.mtime, epoch) : entry.mtime;
-        if (owner === 'keep' && mtime === entry.mtime) {
-          yield entry; // nothing to change: no copy (a RUN's changes can be tens of thousands of entries)
+        if (owner === 'keep') {
+          // Owners as they are: at most the time changes (a RUN's changes can be tens of thousands of entries).
+          yield mtime === entry.mtime ? entry : { ...entry, mtime };
           continue;
         }
         let ids: Owner;
         if (owner === 'root') ids = { uid: 0, gid: 0, uname: '', gname: '' };
-        else if (owner === 'keep') ids = { uid: entry.uid, gid: entry.gid, uname: entry.uname, gname: entry.gname };
         else ids = owner({ uid: entry.uid, gid: entry.gid, uname: entry.uname, gname: entry.gname }, entry.path);
         yield { ...entry, mtime, uid: ids.uid, gid: ids.gid, uname: ids.uname, gname: ids.gname };
       }

@@ -97,9 +97,11 @@ function writeNumber(block: Uint8Array, offset: number, length: number, value: n
   else writeOctal(block, offset, length, 0); // negative (only mtime): the PAX record carries it
 }
 
+/** The unsigned header checksum: every byte summed, the checksum field's own eight counted as spaces. */
 function checksum(block: Uint8Array): number {
-  let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK_SIZE; i++) sum += block[i]!;
   return sum;
 }
 

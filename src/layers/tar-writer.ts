@@ -16,15 +16,24 @@ const ZERO_PADDING = new Uint8Array(BLOCK_SIZE);
 
 /**
  * Coalesces the many small pieces of a tar stream (512-byte headers, small files, padding) into
- * chunks of about `CHUNK_SIZE`, so hashing and compressing see few, large chunks.
+ * chunks of about `CHUNK_SIZE`, so hashing and compressing see few, large chunks. `add` returns
+ * nothing in the common case (the piece was buffered), so the writer allocates nothing per entry.
  */
 class ChunkBatcher {
   #buffer: Uint8Array = Buffer.allocUnsafeSlow(CHUNK_SIZE);
   #used = 0;
 
-  /** Adds bytes; returns the chunks that are ready to go out. */
-  add(bytes: Uint8Array): Uint8Array[] {
-    if (bytes.byteLength >= PASS_THROUGH) return [...this.flush(), bytes];
+  /** Adds bytes; returns the chunks that are ready to go out, if any. */
+  add(bytes: Uint8Array): Uint8Array[] | undefined {
+    if (bytes.byteLength >= PASS_THROUGH) {
+      const pending = this.flush();
+      return pending === undefined ? [bytes] : [pending, bytes];
+    }
+    if (this.#used + bytes.byteLength < CHUNK_SIZE) {
+      this.#buffer.set(bytes, this.#used);
+      this.#used += bytes.byteLength;
+      return undefined;
+    }
     const ready: Uint8Array[] = [];
     let offset = 0;
     while (offset < bytes.byteLength) {
@@ -32,18 +41,19 @@ class ChunkBatcher {
       this.#buffer.set(bytes.subarray(offset, offset + n), this.#used);
       this.#used += n;
       offset += n;
-      if (this.#used === CHUNK_SIZE) ready.push(...this.flush());
+      if (this.#used === CHUNK_SIZE) ready.push(this.flush()!);
     }
     return ready;
   }
 
-  flush(): Uint8Array[] {
-    if (this.#used === 0) return [];
+  /** What is buffered, as one chunk (undefined when empty). */
+  flush(): Uint8Array | undefined {
+    if (this.#used === 0) return undefined;
     const out = this.#buffer.subarray(0, this.#used);
     // The consumer keeps the chunk: start a fresh buffer rather than overwrite it.
     this.#buffer = Buffer.allocUnsafeSlow(CHUNK_SIZE); // every byte handed out is written first
     this.#used = 0;
-    return [out];
+    return out;
   }
 }
 
@@ -65,7 +75,8 @@ export async function* tarChunks(source: LayerSource, options: TarWriteOptions =
     if ((entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkname) {
       throw new LayerSourceError(entry.path, `a ${entry.type} needs a link target`);
     }
-    for (const chunk of batcher.add(encodeHeader(entry))) yield chunk;
+    const headerReady = batcher.add(encodeHeader(entry));
+    if (headerReady !== undefined) yield* headerReady;
     if (entry.type !== 'file' || entry.size === 0) continue;
     if (entry.open === undefined) throw new LayerSourceError(entry.path, 'a non-empty file has no content');
 
@@ -73,13 +84,19 @@ export async function* tarChunks(source: LayerSource, options: TarWriteOptions =
     for await (const chunk of entry.open()) {
       written += chunk.byteLength;
       if (written > entry.size) throw new LayerSourceError(entry.path, `the file grew while it was read (more than ${entry.size} bytes)`);
-      for (const out of batcher.add(chunk)) yield out;
+      const ready = batcher.add(chunk);
+      if (ready !== undefined) yield* ready;
     }
     if (written !== entry.size) throw new LayerSourceError(entry.path, `the file shrank while it was read (${written} of ${entry.size} bytes)`);
     const padding = paddingFor(entry.size);
-    if (padding > 0) for (const out of batcher.add(ZERO_PADDING.subarray(0, padding))) yield out;
+    if (padding > 0) {
+      const ready = batcher.add(ZERO_PADDING.subarray(0, padding));
+      if (ready !== undefined) yield* ready;
+    }
   }
   throwIfAborted(options.signal);
-  for (const chunk of batcher.add(END_OF_ARCHIVE)) yield chunk;
-  for (const chunk of batcher.flush()) yield chunk;
+  const ready = batcher.add(END_OF_ARCHIVE);
+  if (ready !== undefined) yield* ready;
+  const last = batcher.flush();
+  if (last !== undefined) yield last;
 }
