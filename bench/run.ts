@@ -12,7 +12,7 @@
 //   (files) `FROM busybox` + five RUN steps: the first writes 50,000 files (50 directories of
 //       1,000), the next four change a few of them (modify, delete a directory, chmod a
 //       directory, count): the whole build, cold, against buildah's whole `bud`. One run each
-//       (a fresh cache directory and fresh buildah storage), `--runs` times, medians; the tools
+//       (a fresh cache directory and fresh buildah storage), `--runs` times (at most 3), medians; the tools
 //       take turns at going first, and nothing is deleted before the last run (see manyFiles).
 //   (apt) `FROM debian:bookworm` (debootstrap minbase, cached: test/fixtures/make-debian.ts) +
 //       `RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf
