@@ -103,6 +103,8 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
     });
     const cacheMaxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
     if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${cacheMaxBytes}`);
+    const unpackedMaxAge = options.unpackedMaxAgeSeconds ?? BUILD_DEFAULTS.unpackedMaxAgeSeconds;
+    if (!Number.isFinite(unpackedMaxAge) || unpackedMaxAge < 0) throw new BuildOptionsError(`unpackedMaxAgeSeconds must be a number of seconds, got ${unpackedMaxAge}`);
     const store = await LocalBlobStore.open(join(workDir, 'store'));
     const content = new BuildContentSource(store);
     const cache = new RootfsCache(cacheDir, {
@@ -261,6 +263,10 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       emit({ type: 'cache-exported', time: Date.now(), reference: cacheTo, entries, durationMs: Date.now() - began });
     }
     await stepCache.prune(cacheMaxBytes);
+    // Never what this build used (marked since it started); a failure costs disk, not the image.
+    await cache.prune(Math.min(started, Date.now() - unpackedMaxAge * 1000)).catch((err: unknown) => {
+      emit({ type: 'warning', time: Date.now(), message: `unpacked layers could not be pruned: ${(err as Error).message}` });
+    });
     const size = manifest.descriptor.size + config.descriptor.size + layers.reduce((sum, l) => sum + l.size, 0);
     const durationMs = Date.now() - started;
     emit({ type: 'build-finished', time: Date.now(), digest: manifest.descriptor.digest, durationMs });

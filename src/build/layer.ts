@@ -46,10 +46,9 @@ export async function buildStepLayer(rt: BuildRuntime, identity: StepIdentity, s
  * directory of the build (context files copied by the kernel; no archive, no compression),
  * ready for the later stages that read them.
  */
-export async function unpackStepLayer(rt: BuildRuntime, source: LayerSource): Promise<{ layer: StageLayer; dir: LayerDir; record: LayerRecord }> {
+export async function unpackStepLayer(rt: BuildRuntime, source: LayerSource, diffId: Digest): Promise<{ layer: StageLayer; dir: LayerDir; record: LayerRecord }> {
   const path = await rt.tempDir('layer-');
   const applied = await applyEntries(source, path, { signal: rt.signal });
-  const diffId = unpackedLayerId();
   return {
     layer: { diffId, origin: 'built' },
     dir: { path, opaque: new Set() },
@@ -58,12 +57,14 @@ export async function unpackStepLayer(rt: BuildRuntime, source: LayerSource): Pr
 }
 
 /**
- * A layer that only ever lives unpacked has no archive, hence no diffID: a random digest names
- * it instead (in the stage's config, which no output holds, and in the rootfs cache, where a
- * cache entry finds its directory again).
+ * The name of a layer that only ever lives unpacked (no archive, hence no diffID), in the
+ * stage's config (which no output holds) and in the rootfs cache. COPY, ADD and WORKDIR layers
+ * are a function of their step's cache key, so they are named by it: a step made again (after
+ * its directory was pruned) names the same directory, and the steps after it keep their keys.
+ * A RUN's output is not (network, clocks): without a key, a random name.
  */
-export function unpackedLayerId(): Digest {
-  return digestOf(randomBytes(32));
+export function unpackedLayerId(stepKey?: string): Digest {
+  return digestOf(stepKey === undefined ? randomBytes(32) : `stevedore unpacked layer ${stepKey}`);
 }
 
 /**

@@ -20,7 +20,7 @@ import { RootfsNeeded, CopyPlan } from './copy.js';
 import { bindCacheInputs, copyCacheInputs, planCopy, prepareCopy } from './copy-step.js';
 import { BuildStepError, type StepReference } from './errors.js';
 import type { LayerRecord, StepIdentity } from './events.js';
-import { buildStepLayer, convertLayerDescriptor, unpackStepLayer } from './layer.js';
+import { buildStepLayer, convertLayerDescriptor, unpackedLayerId, unpackStepLayer } from './layer.js';
 import { numericOwner, ownerNeedsNames, parseOwnerSpec, resolveOwner, type Owner } from './modes.js';
 import { StageRootfs, type LayerDir, type StageLayer } from './rootfs.js';
 import { executeRun } from './run-step.js';
@@ -179,7 +179,7 @@ async function cachedStep(rt: BuildRuntime, ctx: StepContext): Promise<StepDone>
   if (uncacheable !== undefined) {
     // A fresh key: the steps above it in the stage cannot be found again either.
     const key = rt.stepCache.key([...inputs, { name: 'uncacheable', value: randomUUID() }]);
-    const run = await runMissed(rt, ctx);
+    const run = await runMissed(rt, ctx, key);
     return { key, layer: run.outcome.record, cache: { hit: false, reason: uncacheable }, materialized: run.materialized };
   }
   const key = rt.stepCache.key(inputs);
@@ -197,7 +197,7 @@ async function cachedStep(rt: BuildRuntime, ctx: StepContext): Promise<StepDone>
     } else {
       reason = found.reason;
     }
-    const run = await runMissed(rt, ctx);
+    const run = await runMissed(rt, ctx, key);
     const entry = await entryOf(rt, key, ctx, run.outcome);
     if (entry !== undefined) {
       const blob = entry.result.kind === 'blob' ? { descriptor: entry.result.descriptor, path: rt.store.blobPath(entry.result.descriptor.digest) } : undefined;
@@ -209,17 +209,17 @@ async function cachedStep(rt: BuildRuntime, ctx: StepContext): Promise<StepDone>
 }
 
 /** Runs a step that missed, unpacking the stage's files first when it must (see the module comment). */
-async function runMissed(rt: BuildRuntime, ctx: StepContext): Promise<{ outcome: StepOutcome; materialized: boolean }> {
+async function runMissed(rt: BuildRuntime, ctx: StepContext, key: string): Promise<{ outcome: StepOutcome; materialized: boolean }> {
   // Only steps that write a layer look at the files (a config change never needs them).
   const writesLayer = ctx.step.kind === 'run' || ctx.step.kind === 'copy' || ctx.step.kind === 'add' || ctx.step.kind === 'workdir';
-  if (!writesLayer) return { outcome: await executeStep(rt, ctx.stage, ctx.name, ctx.state, ctx.step, ctx.identity), materialized: false };
+  if (!writesLayer) return { outcome: await executeStep(rt, ctx.stage, ctx.name, ctx.state, ctx.step, ctx.identity, key), materialized: false };
   const reason = ctx.needed ?? ctx.state.rootfs.owed;
   let materialized = false;
   if (reason !== undefined && !ctx.state.rootfs.materialized) {
     await materialize(rt, ctx.stage, ctx.name, ctx.state.rootfs, reason);
     materialized = true;
   }
-  const outcome = await executeStep(rt, ctx.stage, ctx.name, ctx.state, ctx.step, ctx.identity);
+  const outcome = await executeStep(rt, ctx.stage, ctx.name, ctx.state, ctx.step, ctx.identity, key);
   return { outcome, materialized: materialized || ctx.needed !== undefined };
 }
 
@@ -249,7 +249,7 @@ async function applyHit(rt: BuildRuntime, ctx: StepContext, found: Extract<Looku
   const result = found.entry.result;
   if (result.kind === 'config') {
     // Applying a config change is all the step ever does.
-    await executeStep(rt, ctx.stage, ctx.name, state, step, ctx.identity);
+    await executeStep(rt, ctx.stage, ctx.name, state, step, ctx.identity, found.entry.key);
     return {};
   }
   let layer: StageLayer;
@@ -365,8 +365,8 @@ async function materialize(rt: BuildRuntime, stage: PlanStage, name: string, roo
   rt.emit({ type: 'rootfs-materialized', time: Date.now(), stage: stage.index, stageName: name, reason, layers, durationMs: Date.now() - began });
 }
 
-/** One step; returns the layer it added, if any. */
-async function executeStep(rt: BuildRuntime, stage: PlanStage, name: string, state: StageState, step: PlanStep, identity: StepIdentity): Promise<StepOutcome> {
+/** One step; returns the layer it added, if any. `key` is the step's cache key. */
+async function executeStep(rt: BuildRuntime, stage: PlanStage, name: string, state: StageState, step: PlanStep, identity: StepIdentity, key: string): Promise<StepOutcome> {
   switch (step.kind) {
     case 'run': {
       const outcome = await executeRun(rt, step, { config: state.config.config ?? {}, rootfs: state.rootfs, platform: state.platform, output: rt.isOutputStage(stage.index) }, identity);
@@ -381,7 +381,7 @@ async function executeStep(rt: BuildRuntime, stage: PlanStage, name: string, sta
     case 'add': {
       const prepared = await prepareCopy(rt, step, { rootfs: state.rootfs, platform: state.platform });
       const plan = await withRootfs(rt, stage, name, state, () => planCopy(rt, step, { rootfs: state.rootfs, platform: state.platform }, prepared));
-      return commitPlan(rt, state, step, plan, identity);
+      return commitPlan(rt, state, step, plan, identity, key);
     }
     case 'workdir': {
       state.config = { ...state.config, config: applyConfigStep(state.config.config ?? {}, step).config };
@@ -396,7 +396,7 @@ async function executeStep(rt: BuildRuntime, stage: PlanStage, name: string, sta
         await plan.mkdirAll(step.workdir, owner);
         return plan;
       });
-      return commitPlan(rt, state, step, plan, identity);
+      return commitPlan(rt, state, step, plan, identity, key);
     }
     case 'onbuild': {
       // Recorded for images built FROM this one; BuildKit writes no history entry for it.
@@ -443,10 +443,10 @@ async function workdirOwner(rt: BuildRuntime, state: StageState): Promise<Owner 
   return resolveOwner(user, state.rootfs.fileTree());
 }
 
-async function commitPlan(rt: BuildRuntime, state: StageState, step: PlanStep, plan: CopyPlan, identity: StepIdentity): Promise<StepOutcome> {
+async function commitPlan(rt: BuildRuntime, state: StageState, step: PlanStep, plan: CopyPlan, identity: StepIdentity, key: string): Promise<StepOutcome> {
   await plan.includeParents();
   if (!rt.isOutputStage(identity.stage)) {
-    const unpacked = await unpackStepLayer(rt, plan.layerSource());
+    const unpacked = await unpackStepLayer(rt, plan.layerSource(), unpackedLayerId(key));
     const dir = await keepUnpacked(rt, unpacked.layer, unpacked.dir);
     state.rootfs.addUnpackedLayer(unpacked.layer, dir);
     addLayerToConfig(rt, state, step, unpacked.layer);
