@@ -30,6 +30,7 @@ import { BUILD_DEFAULTS, defaultCacheDir, type BuildOptions } from './options.js
 import { writeOutputs, type OutputRecord } from './output.js';
 import { layerBlob, RootfsCache, StageRootfs, type StageLayer } from './rootfs.js';
 import type { BuildRuntime, StageResult, StepRecord } from './runtime.js';
+import { pruneCacheMounts } from './run-step.js';
 import { executeStage } from './stage.js';
 import { BuildContentSource, LocalBlobStore } from './store.js';
 
@@ -103,8 +104,8 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
     });
     const cacheMaxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
     if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${cacheMaxBytes}`);
-    const unpackedMaxAge = options.unpackedMaxAgeSeconds ?? BUILD_DEFAULTS.unpackedMaxAgeSeconds;
-    if (!Number.isFinite(unpackedMaxAge) || unpackedMaxAge < 0) throw new BuildOptionsError(`unpackedMaxAgeSeconds must be a number of seconds, got ${unpackedMaxAge}`);
+    const unusedMaxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
+    if (!Number.isFinite(unusedMaxAge) || unusedMaxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${unusedMaxAge}`);
     const store = await LocalBlobStore.open(join(workDir, 'store'));
     const content = new BuildContentSource(store);
     const cache = new RootfsCache(cacheDir, {
@@ -264,9 +265,10 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
     }
     await stepCache.prune(cacheMaxBytes);
     // Never what this build used (marked since it started); a failure costs disk, not the image.
-    await cache.prune(Math.min(started, Date.now() - unpackedMaxAge * 1000)).catch((err: unknown) => {
-      emit({ type: 'warning', time: Date.now(), message: `unpacked layers could not be pruned: ${(err as Error).message}` });
-    });
+    const unusedSince = Math.min(started, Date.now() - unusedMaxAge * 1000);
+    for (const pruned of await Promise.allSettled([cache.prune(unusedSince), pruneCacheMounts(cacheDir, unusedSince)])) {
+      if (pruned.status === 'rejected') emit({ type: 'warning', time: Date.now(), message: `unused unpacked layers or cache mounts could not be removed: ${(pruned.reason as Error).message}` });
+    }
     const size = manifest.descriptor.size + config.descriptor.size + layers.reduce((sum, l) => sum + l.size, 0);
     const durationMs = Date.now() - started;
     emit({ type: 'build-finished', time: Date.now(), digest: manifest.descriptor.digest, durationMs });

@@ -91,15 +91,15 @@ export interface BuildOptions {
   /**
    * Bound of the step cache's entries and layer blobs in `cacheDir`, in bytes: after each build the
    * least recently used are removed down to it (never those the build itself used). Default 10 GiB.
-   * Unpacked layers are bounded by age instead (`unpackedMaxAgeSeconds`).
+   * Unpacked layers and RUN cache mounts are bounded by age instead (`unusedMaxAgeSeconds`).
    */
   readonly cacheMaxBytes?: number | undefined;
   /**
-   * Unpacked layers (base layers RUN needed, layers of stages the image does not include) stay in
-   * `cacheDir` while builds use them; after each build those unused for this long are removed.
-   * Default 7 days.
+   * What `cacheDir` keeps for builds beside the step cache: unpacked layers (base layers RUN
+   * needed, layers of stages the image does not include) and RUN cache mounts. After each build,
+   * those no build used for this long are removed. Default 7 days.
    */
-  readonly unpackedMaxAgeSeconds?: number | undefined;
+  readonly unusedMaxAgeSeconds?: number | undefined;
   /** Registry caches to look steps up in after the local cache (`--cache-from REF`): repositories, a tag is ignored. */
   readonly cacheFrom?: readonly string[] | undefined;
   /** A registry repository to export the image's cache entries to after a successful build (`--cache-to REF`). */
@@ -127,7 +127,7 @@ export const BUILD_DEFAULTS = Object.freeze({
   layoutTag: 'latest',
   /** 10 GiB. */
   cacheMaxBytes: 10 * 1024 * 1024 * 1024,
-  unpackedMaxAgeSeconds: 7 * 24 * 60 * 60,
+  unusedMaxAgeSeconds: 7 * 24 * 60 * 60,
 });
 
 /** The default cache directory: `$XDG_CACHE_HOME/stevedore`, else `~/.cache/stevedore`. */

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../errors.js';
 import { applyLayers, extractLayer, type LayerInput } from '../layers/index.js';
 import { digestHex, digestOf, type Descriptor, type Digest, type Fetcher } from '../oci/index.js';
 import { convertWhiteouts, LayerStackTree, XattrOpaque, type FileTree, type OpaqueIndex, type OverlayXattrNamespace } from './run/index.js';
+import { markUsed, pruneUnused } from './unused.js';
 import { EMPTY_VIEW, fileTreeView, KnownTree, LayeredView, UNKNOWN_VIEW, type NodeInfo, type PathView } from './view.js';
 
 /**
@@ -132,49 +133,14 @@ export class RootfsCache {
   }
 
   /**
-   * Removes the unpacked layers and chains not used since `since` (ms since the epoch), and what
-   * a process that died left half-made. Another process may be about to use a directory this
-   * removes: users mark a directory used before they look at it, and a directory is renamed
-   * aside first, then its mark checked again, and put back if it was used meanwhile; a user
-   * that looks after the rename finds nothing and unpacks the layer again (or, for a layer
-   * that only existed unpacked, runs its step again). Returns how many were removed.
+   * Removes the unpacked layers and chains no build used since `since` (ms since the epoch), and
+   * what a process that died left half-made (see unused.ts for how a concurrent user is kept
+   * safe). A user that finds one gone unpacks the layer again or, for a layer that only lived
+   * unpacked, runs its step again. Returns how many were removed.
    */
   async prune(since: number): Promise<number> {
     let removed = 0;
-    for (const kind of ['layers', 'chains']) {
-      const parent = join(this.cacheDir, kind, 'sha256');
-      const names = await readdir(parent).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return [];
-        throw err;
-      });
-      for (const name of names) {
-        const path = join(parent, name);
-        if (name.startsWith('.tmp-') || name.startsWith('.trash-')) {
-          // Left by a process that died while making or removing a directory.
-          const st = await lstat(path).catch(() => undefined);
-          if (st !== undefined && st.mtimeMs < since) await rm(path, { recursive: true, force: true });
-          continue;
-        }
-        if (!name.endsWith('.json') || !(await unusedSince(path, since))) continue;
-        const dir = path.slice(0, -'.json'.length);
-        const trash = join(parent, `.trash-${randomBytes(8).toString('hex')}`);
-        try {
-          await rename(dir, trash);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          await rm(path, { force: true }); // a mark without its directory
-          continue;
-        }
-        if (!(await unusedSince(path, since))) {
-          // Used while it was being renamed: back it goes (unless it was made again meanwhile).
-          await rename(trash, dir).catch(() => rm(trash, { recursive: true, force: true }));
-          continue;
-        }
-        await rm(path, { force: true });
-        await rm(trash, { recursive: true, force: true });
-        removed++;
-      }
-    }
+    for (const kind of ['layers', 'chains']) removed += await pruneUnused(join(this.cacheDir, kind, 'sha256'), '.json', since);
     return removed;
   }
 
@@ -233,8 +199,7 @@ export class RootfsCache {
 
 async function readLayerDir(dir: string): Promise<LayerDir | undefined> {
   try {
-    // Marked used before it is looked at: a prune that renames it away checks the mark again
-    // afterwards and puts it back (see RootfsCache.prune).
+    // Marked used (its sidecar is the mark) before it is looked at: see unused.ts.
     await markUsed(`${dir}.json`);
     if (!(await stat(dir)).isDirectory()) return undefined;
     const sidecar = JSON.parse(await readFile(`${dir}.json`, 'utf8')) as { opaque?: unknown; xattr?: unknown };
@@ -245,20 +210,6 @@ async function readLayerDir(dir: string): Promise<LayerDir | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/** A sidecar's mtime is its directory's last use. A cache this process may not write is still read. */
-async function markUsed(sidecar: string): Promise<void> {
-  const now = new Date();
-  await utimes(sidecar, now, now).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPERM' && err.code !== 'EACCES' && err.code !== 'EROFS') throw err;
-  });
-}
-
-/** Whether `sidecar` exists and was last used before `since` (ms). */
-async function unusedSince(sidecar: string, since: number): Promise<boolean> {
-  const st = await lstat(sidecar).catch(() => undefined);
-  return st !== undefined && st.mtimeMs < since;
 }
 
 type Lower = { readonly kind: 'empty' } | { readonly kind: 'unknown' } | { readonly kind: 'dirs'; readonly dirs: readonly LayerDir[]; readonly covered: number };

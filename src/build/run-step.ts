@@ -8,6 +8,7 @@ import { DirectoryTree, resolveInRoot, resolveUser, RunEntitlementError, type Fi
 import { RunFailedError, RunMountError } from './errors.js';
 import type { StepIdentity } from './events.js';
 import { buildStepLayer, unpackedLayerId } from './layer.js';
+import { pruneUnused } from './unused.js';
 import { joinPath } from './paths.js';
 import type { LayerRecord } from './events.js';
 import { chainId, type LayerDir, type StageLayer, type StageRootfs } from './rootfs.js';
@@ -242,6 +243,9 @@ async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { t
     .digest('hex');
   const mountsDir = join(rt.cacheDir, 'mounts');
   let dir = join(mountsDir, key);
+  // Marked used before it is looked at, so a prune leaves it alone (see unused.ts).
+  await mkdir(mountsDir, { recursive: true });
+  await writeFile(`${dir}${MOUNT_MARK}`, '');
   if (seed === undefined) {
     const created = await mkdir(dir, { recursive: true }).then((first) => first !== undefined);
     if (created) await setOwnerAndMode(dir, mount);
@@ -295,6 +299,14 @@ async function prepareCacheMount(rt: BuildRuntime, mount: Extract<PlanMount, { t
       await previousRelease?.();
     },
   };
+}
+
+/** The mark beside a cache mount's directory: its mtime is the mount's last use. */
+const MOUNT_MARK = '.used';
+
+/** Removes the RUN cache mounts no build used since `since` (ms since the epoch). */
+export function pruneCacheMounts(cacheDir: string, since: number): Promise<number> {
+  return pruneUnused(join(cacheDir, 'mounts'), MOUNT_MARK, since);
 }
 
 interface CacheSeed {

@@ -1,14 +1,16 @@
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildEvent, BuildOptions } from '../../../src/build/index.js';
 import { RootfsCache } from '../../../src/build/rootfs.js';
+import { pruneCacheMounts } from '../../../src/build/run-step.js';
 import { digestHex, digestOf, type Digest } from '../../../src/oci/index.js';
 import { runBuild, startBuildSuite, writeContext, type BuildSuite } from '../helpers.js';
 
-// Unpacked layers and chains in the cache directory are bounded by age: after a build, those
-// no build has used for a while go, and so do the leftovers of a process that died.
+// What the cache directory keeps for builds beside the step cache (unpacked layers and chains,
+// RUN cache mounts) is bounded by age: after a build, what no build has used for a while goes,
+// and so do the leftovers of a process that died.
 
 const roots: string[] = [];
 let suite: BuildSuite;
@@ -94,7 +96,7 @@ async function ageAll(cacheDir: string, age: number): Promise<void> {
 const unpackedDirs = async (cacheDir: string): Promise<string[]> => (await readdir(join(cacheDir, 'layers', 'sha256')).catch(() => [])).filter((n) => !n.endsWith('.json'));
 
 describe('builds and unpacked layers', () => {
-  it('a build keeps what it used, removes what nobody used for unpackedMaxAgeSeconds, and a later build unpacks again', async () => {
+  it('a build keeps what it used, removes what nobody used for unusedMaxAgeSeconds, and a later build unpacks again', async () => {
     // A stage the image does not include lives only unpacked (its COPY and RUN layers), and its
     // RUN needs the base unpacked too.
     const files = {
@@ -103,7 +105,7 @@ describe('builds and unpacked layers', () => {
     };
     const ctx = await writeContext(suite, files);
     const cacheDir = join(suite.dir, 'cache-prune');
-    const options: BuildOptions = { context: ctx, buildArgs: { BASE: suite.busybox }, registry: { insecureRegistries: [suite.registry.host] }, cacheDir, unpackedMaxAgeSeconds: 0 };
+    const options: BuildOptions = { context: ctx, buildArgs: { BASE: suite.busybox }, registry: { insecureRegistries: [suite.registry.host] }, cacheDir, unusedMaxAgeSeconds: 0 };
     const hits = (events: readonly BuildEvent[]): boolean[] => events.flatMap((e) => (e.type === 'step-finished' && e.cache !== undefined ? [e.cache.hit] : []));
 
     const first = await runBuild(options);
@@ -128,5 +130,47 @@ describe('builds and unpacked layers', () => {
     const again = await runBuild(options);
     expect(hits(again.events)).toEqual([false, false, false]);
     expect(again.result.digest).toBe(first.result.digest);
+  });
+});
+
+describe('RUN cache mounts', () => {
+  it('prune by their marks: old ones go with their marks, recent ones and marks without age stay', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'stevedore-prune-'));
+    roots.push(cacheDir);
+    const mounts = join(cacheDir, 'mounts');
+    for (const [name, age] of [['old', 30 * 24 * HOUR], ['recent', HOUR]] as const) {
+      await mkdir(join(mounts, name, 'sub'), { recursive: true });
+      await writeFile(join(mounts, name, 'sub', 'data'), name);
+      await writeFile(join(mounts, `${name}.used`), '');
+      const when = new Date(Date.now() - age);
+      await utimes(join(mounts, `${name}.used`), when, when);
+    }
+    await writeFile(join(mounts, 'orphan.used'), ''); // a mark whose directory is gone
+    await utimes(join(mounts, 'orphan.used'), new Date(0), new Date(0));
+    expect(await pruneCacheMounts(cacheDir, Date.now() - 7 * 24 * HOUR)).toBe(1);
+    expect((await readdir(mounts)).sort()).toEqual(['recent', 'recent.used']);
+  });
+
+  it('are removed once unused for unusedMaxAgeSeconds, and a later build starts them empty', async () => {
+    const files = {
+      Dockerfile: ['ARG BASE', 'FROM ${BASE}', 'RUN --mount=type=cache,target=/c,id=counter sh -c \'echo x >> /c/runs; wc -l < /c/runs > /runs\'', ''].join('\n'),
+    };
+    const ctx = await writeContext(suite, files);
+    const cacheDir = join(suite.dir, 'cache-mount-prune');
+    const options: BuildOptions = { context: ctx, buildArgs: { BASE: suite.busybox }, registry: { insecureRegistries: [suite.registry.host] }, cacheDir, unusedMaxAgeSeconds: 0, noCache: true };
+    await runBuild(options);
+    await runBuild(options);
+    const mounts = join(cacheDir, 'mounts');
+    const [dir] = (await readdir(mounts)).filter((n) => !n.endsWith('.used'));
+    expect((await readFile(join(mounts, dir!, 'runs'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+
+    // Not used by a build (the one below uses no cache mount) for a month: it goes.
+    const month = new Date(Date.now() - 30 * 24 * HOUR);
+    await utimes(join(mounts, `${dir}.used`), month, month);
+    const other = await writeContext(suite, { Dockerfile: 'FROM scratch\nCOPY b.txt /b.txt\n', 'b.txt': 'b\n' });
+    await runBuild({ ...options, context: other });
+    expect(await readdir(mounts)).toEqual([]);
+    await runBuild(options);
+    expect((await readFile(join(mounts, dir!, 'runs'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(1);
   });
 });
