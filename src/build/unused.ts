@@ -28,9 +28,11 @@ async function unusedSince(mark: string, since: number): Promise<boolean> {
 /**
  * Removes the directories of `parent` whose mark (`NAME<suffix>`) was last used before `since`,
  * with their marks, and what a process that died left half-made or half-removed (`.tmp-*`,
- * `.trash-*`) before `since`. Returns how many directories were removed.
+ * `.trash-*`) before `since`. Returns how many directories were removed. `renamedAside` is
+ * called between a directory's rename and the second look at its mark (tests play a concurrent
+ * user there).
  */
-export async function pruneUnused(parent: string, suffix: string, since: number): Promise<number> {
+export async function pruneUnused(parent: string, suffix: string, since: number, renamedAside?: (dir: string) => Promise<void>): Promise<number> {
   const names = await readdir(parent).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return [];
     throw err;
@@ -53,6 +55,7 @@ export async function pruneUnused(parent: string, suffix: string, since: number)
       await rm(path, { force: true }); // a mark without its directory
       continue;
     }
+    await renamedAside?.(dir);
     if (!(await unusedSince(path, since))) {
       // Used while it was being renamed: back it goes (unless it was made again meanwhile).
       await rename(trash, dir).catch(() => rm(trash, { recursive: true, force: true }));

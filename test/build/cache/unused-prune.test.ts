@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildEvent, BuildOptions } from '../../../src/build/index.js';
 import { RootfsCache } from '../../../src/build/rootfs.js';
 import { pruneCacheMounts } from '../../../src/build/run-step.js';
+import { markUsed, pruneUnused } from '../../../src/build/unused.js';
 import { digestHex, digestOf, type Digest } from '../../../src/oci/index.js';
 import { runBuild, startBuildSuite, writeContext, type BuildSuite } from '../helpers.js';
 
@@ -130,6 +131,28 @@ describe('builds and unpacked layers', () => {
     const again = await runBuild(options);
     expect(hits(again.events)).toEqual([false, false, false]);
     expect(again.result.digest).toBe(first.result.digest);
+  });
+});
+
+describe('pruneUnused', () => {
+  it('puts back a directory used while it was being renamed aside, and removes one used only after', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'stevedore-prune-'));
+    roots.push(parent);
+    const old = new Date(Date.now() - 30 * 24 * HOUR);
+    for (const name of ['raced', 'late']) {
+      await mkdir(join(parent, name));
+      await writeFile(join(parent, name, 'data'), name);
+      await writeFile(join(parent, `${name}.mark`), '');
+      await utimes(join(parent, `${name}.mark`), old, old);
+    }
+    // 'raced': another process marks it between the prune's rename and its second look. Its
+    // look at the directory then comes after the put-back and finds it whole.
+    const removed = await pruneUnused(parent, '.mark', Date.now() - HOUR, async (dir) => {
+      if (dir.endsWith('raced')) await markUsed(`${dir}.mark`);
+    });
+    expect(removed).toBe(1);
+    expect((await readdir(parent)).sort()).toEqual(['raced', 'raced.mark']);
+    expect(await readFile(join(parent, 'raced', 'data'), 'utf8')).toBe('raced');
   });
 });
 
