@@ -11,6 +11,9 @@ import { join } from 'node:path';
  * that looks after the rename finds nothing and makes the directory again.
  */
 
+/** A temporary directory older than this belongs to a process that died. */
+const LEFTOVER_AGE_MS = 24 * 60 * 60 * 1000;
+
 /** Marks a directory used now (its mark must exist). A cache this process may not write is still read. */
 export async function markUsed(mark: string): Promise<void> {
   const now = new Date();
@@ -28,7 +31,7 @@ async function unusedSince(mark: string, since: number): Promise<boolean> {
 /**
  * Removes the directories of `parent` whose mark (`NAME<suffix>`) was last used before `since`,
  * with their marks, and what a process that died left half-made or half-removed (`.tmp-*`,
- * `.trash-*`) before `since`. Returns how many directories were removed. `renamedAside` is
+ * `.trash-*`, older than a day and than `since`). Returns how many directories were removed. `renamedAside` is
  * called between a directory's rename and the second look at its mark (tests play a concurrent
  * user there).
  */
@@ -41,8 +44,9 @@ export async function pruneUnused(parent: string, suffix: string, since: number,
   for (const name of names) {
     const path = join(parent, name);
     if (name.startsWith('.tmp-') || name.startsWith('.trash-')) {
+      // Another process may still be making it (a large layer, a seed): dead only after a day.
       const st = await lstat(path).catch(() => undefined);
-      if (st !== undefined && st.mtimeMs < since) await rm(path, { recursive: true, force: true });
+      if (st !== undefined && st.mtimeMs < Math.min(since, Date.now() - LEFTOVER_AGE_MS)) await rm(path, { recursive: true, force: true });
       continue;
     }
     if (!name.endsWith(suffix) || !(await unusedSince(path, since))) continue;

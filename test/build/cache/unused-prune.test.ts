@@ -154,6 +154,18 @@ describe('pruneUnused', () => {
     expect((await readdir(parent)).sort()).toEqual(['raced', 'raced.mark']);
     expect(await readFile(join(parent, 'raced', 'data'), 'utf8')).toBe('raced');
   });
+
+  it('leaves a half-made directory to the process making it for a day, whatever the cut-off', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'stevedore-prune-'));
+    roots.push(parent);
+    const hoursAgo = (n: number): Date => new Date(Date.now() - n * HOUR);
+    for (const [name, age] of [['.tmp-young', 2], ['.tmp-dead', 30], ['.trash-dead', 30]] as const) {
+      await mkdir(join(parent, name));
+      await utimes(join(parent, name), hoursAgo(age), hoursAgo(age));
+    }
+    await pruneUnused(parent, '.mark', Date.now());
+    expect(await readdir(parent)).toEqual(['.tmp-young']);
+  });
 });
 
 describe('RUN cache mounts', () => {
