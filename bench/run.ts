@@ -90,7 +90,7 @@ async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
         await runProcess('sync', []);
         await tool();
       }
-      console.log(`  run ${i + 1}: stevedore ${ours.at(-1)!.toFixed(2)} s, buildah ${theirs.at(-1)!.toFixed(2)} s`);
+      console.log(`  run ${i + 1} (${i % 2 === 0 ? 'stevedore' : 'buildah'} first): stevedore ${ours.at(-1)!.toFixed(2)} s, buildah ${theirs.at(-1)!.toFixed(2)} s`);
       // Deleted at the end, not between runs: deleting ~300,000 files (with the disk's discards)
       // slows the next run's writes by 2-3x, whichever tool it is.
       leftovers.push(join(scratch, `buildah-files-${i}`), join(scratch, `cache-files-${i}`), join(scratch, `out-files-${i}`), workDir);
