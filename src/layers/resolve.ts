@@ -77,7 +77,14 @@ export class RootResolver {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         if (!create) return undefined;
-        await mkdir(abs, { mode: 0o755 });
+        try {
+          await mkdir(abs, { mode: 0o755 });
+        } catch (mkdirErr) {
+          // Made meanwhile (files applied side by side under a parent that had no entry): look again.
+          if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
+          queue.unshift(part);
+          continue;
+        }
         current.push(part);
         continue;
       }

@@ -391,6 +391,18 @@ describe('applyEntries (a layer written without an archive)', () => {
     expect((err as LayerSourceError).message).toContain('d/f13');
   });
 
+  it('copies host files side by side into parents that no entry made', async () => {
+    const hostDir = await dirs.make();
+    const entries: LayerEntry[] = [];
+    for (let i = 0; i < 16; i++) {
+      await writeFile(join(hostDir, `f${i}`), `file ${i}`);
+      entries.push({ path: `no/parent/entry/f${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(`file ${i}`), mtime: 0, hostPath: join(hostDir, `f${i}`) });
+    }
+    const root = await dirs.make();
+    await applyEntries(entriesOf(entries), root);
+    expect((await readdir(join(root, 'no/parent/entry'))).length).toBe(16);
+  });
+
   it('never follows a host path that became a symlink (a context file swapped during the build)', async () => {
     const box = await sandbox();
     const host = join(await dirs.make(), 'swapped');
