@@ -53,24 +53,18 @@ function reflectionDefinition(): typeof packageDefinition {
   return { ...loadSync(healthProtoPath, LOADER_OPTIONS), ...packageDefinition };
 }
 
-/** A TLS file the configuration names; unreadable → the configuration error naming its key. */
-async function readTlsFile(key: 'certPath' | 'keyPath' | 'caPath', path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new ServiceConfigError([`server.services.grpc.tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`], { cause: err });
-  }
-}
-
 async function serverCredentials(tls: ServiceConfig['server']['grpc']['tls']): Promise<ServerCredentials> {
   if (tls === undefined) return ServerCredentials.createInsecure();
-  const [cert, key, ca] = await Promise.all([
-    readTlsFile('certPath', tls.certPath),
-    readTlsFile('keyPath', tls.keyPath),
-    tls.caPath === undefined ? undefined : readTlsFile('caPath', tls.caPath),
-  ]);
+  // Every file is read, and every unreadable one named (in this order), as configuration errors.
+  const files = [['certPath', tls.certPath], ['keyPath', tls.keyPath], ...(tls.caPath === undefined ? [] : [['caPath', tls.caPath]])] as const;
+  const read = await Promise.allSettled(files.map(([, path]) => readFile(path)));
+  const problems = read.flatMap((r, i) =>
+    r.status === 'rejected' ? [`server.services.grpc.tls.${files[i]![0]}: cannot read ${files[i]![1]} (${(r.reason as NodeJS.ErrnoException).code ?? 'error'})`] : [],
+  );
+  if (problems.length > 0) throw new ServiceConfigError(problems, { cause: read.find((r) => r.status === 'rejected')?.reason });
+  const [cert, key, ca] = read.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
   // A CA means mutual TLS: clients must present a certificate it signed (as mk3's baseserver).
-  return ServerCredentials.createSsl(ca ?? null, [{ cert_chain: cert, private_key: key }], ca !== undefined);
+  return ServerCredentials.createSsl(ca ?? null, [{ cert_chain: cert!, private_key: key! }], ca !== undefined);
 }
 
 function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {

@@ -111,7 +111,8 @@ describe('stevedore serve', () => {
     await writeFile(tls, JSON.stringify(config({ server: { services: { grpc: { address: '127.0.0.1:0', tls: { certPath: 'missing.crt', keyPath: 'missing.key' } } } } })));
     const unreadable = await stevedore(['serve', '--config', tls], { cwd: scratch.path });
     expect(unreadable.code).toBe(2);
-    expect(unreadable.stderr).toContain('server.services.grpc.tls.certPath');
+    expect(unreadable.stderr).toContain('server.services.grpc.tls.certPath: cannot read missing.crt');
+    expect(unreadable.stderr).toContain('server.services.grpc.tls.keyPath: cannot read missing.key');
   });
 
   it('fails with LISTEN_FAILED when its address is taken', async () => {
