@@ -5,7 +5,8 @@ export type { BuildResult } from './builder.js';
 export { BUILD_DEFAULTS, defaultCacheDir, type BuildOptions, type BuildOutput, type BuildSecret } from './options.js';
 export type { BuildEvent, BuildEventType, LayerRecord, StepIdentity } from './events.js';
 export type { StepRecord } from './runtime.js';
-export type { CacheStatus } from './cache/index.js';
+export type { CacheStatus, PruneResult } from './cache/index.js';
+export { pruneCache, type PruneCacheOptions, type PruneCacheResult } from './prune.js';
 export type { OutputRecord } from './output.js';
 export {
   BuildStepError,

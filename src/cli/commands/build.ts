@@ -16,6 +16,7 @@ import {
 } from '../../index.js';
 import { LiveDisplay, formatBytes, formatSeconds, shortDigest } from '../display.js';
 import { UsageError, type CliIO, type Command } from '../command.js';
+import { parseSize } from './quantities.js';
 import { parseCommandLine, REGISTRY_FLAG_OPTIONS, REGISTRY_FLAGS_USAGE, registryOptions, type RegistryFlagValues } from './registry-flags.js';
 
 /** Where the image goes when neither --push nor --output says (an OCI layout, no registry needed). */
@@ -405,14 +406,7 @@ function cacheOptions(values: Record<string, unknown>): Partial<BuildOptions> {
     ...(values['cache-to'] === undefined ? {} : { cacheTo: values['cache-to'] as string }),
     ...(values['no-cache'] === true ? { noCache: true } : {}),
     ...(values['no-cache-filter'] === undefined ? {} : { noCacheFilter: values['no-cache-filter'] as string[] }),
-    ...(maxSize === undefined ? {} : { cacheMaxBytes: parseSize(maxSize) }),
+    ...(maxSize === undefined ? {} : { cacheMaxBytes: parseSize(maxSize, '--cache-max-size') }),
   };
 }
 
-/** `123`, `10K`, `512M`, `10G` (powers of 1024) as bytes. */
-function parseSize(text: string): number {
-  const match = /^(\d+)([KMGT]?)i?B?$/i.exec(text.trim());
-  if (match === null) throw new UsageError(`--cache-max-size must be a size like 512M or 10G, not ${JSON.stringify(text)}`);
-  const power = ' KMGT'.indexOf((match[2] ?? '').toUpperCase() || ' ');
-  return Number(match[1]) * 1024 ** power;
-}

@@ -1,0 +1,49 @@
+import { resolve as resolvePath } from 'node:path';
+import { LocalCacheStore, type PruneResult } from './cache/index.js';
+import { BuildOptionsError } from './errors.js';
+import { BUILD_DEFAULTS, defaultCacheDir } from './options.js';
+import { RootfsCache } from './rootfs.js';
+import { pruneCacheMounts } from './run-step.js';
+
+/**
+ * Pruning a cache directory on demand (`stevedore prune`), by the rules every build applies to it
+ * when it ends: step entries and layer blobs down to a size, least recently used first; unpacked
+ * layers and RUN cache mounts unused for a while. What a running build uses stays usable: its
+ * blobs are hard-linked into its own store, and an unpacked directory it is about to use is
+ * put back (see unused.ts).
+ */
+
+export interface PruneCacheOptions {
+  /** Default: `defaultCacheDir()`. */
+  readonly cacheDir?: string | undefined;
+  /** Bound of the step entries and layer blobs, in bytes. Default `BUILD_DEFAULTS.cacheMaxBytes`; 0 removes them all. */
+  readonly maxBytes?: number | undefined;
+  /** Unpacked layers and RUN cache mounts unused for longer go. Default `BUILD_DEFAULTS.unusedMaxAgeSeconds`; 0 removes them all. */
+  readonly unusedMaxAgeSeconds?: number | undefined;
+}
+
+export interface PruneCacheResult {
+  readonly cacheDir: string;
+  /** Step entries and layer blobs; undefined when another process was pruning them (left to it). */
+  readonly steps: PruneResult | undefined;
+  /** Unpacked layers and chains removed. */
+  readonly unpacked: number;
+  /** RUN cache mounts removed. */
+  readonly cacheMounts: number;
+}
+
+export async function pruneCache(options: PruneCacheOptions = {}): Promise<PruneCacheResult> {
+  const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir());
+  const maxBytes = options.maxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BuildOptionsError(`maxBytes must be a whole number of bytes, got ${maxBytes}`);
+  const maxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
+  if (!Number.isFinite(maxAge) || maxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${maxAge}`);
+  const now = Date.now();
+  const since = now - maxAge * 1000;
+  const [steps, unpacked, cacheMounts] = await Promise.all([
+    LocalCacheStore.of(cacheDir).prune(maxBytes, now),
+    new RootfsCache(cacheDir).prune(since),
+    pruneCacheMounts(cacheDir, since),
+  ]);
+  return { cacheDir, steps, unpacked, cacheMounts };
+}
