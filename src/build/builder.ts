@@ -30,7 +30,7 @@ import { BUILD_DEFAULTS, defaultCacheDir, type BuildOptions } from './options.js
 import { writeOutputs, type OutputRecord } from './output.js';
 import { layerBlob, RootfsCache, StageRootfs, type StageLayer } from './rootfs.js';
 import type { BuildRuntime, StageResult, StepRecord } from './runtime.js';
-import { pruneCacheMounts } from './run-step.js';
+import { pruneCache } from './prune.js';
 import { executeStage } from './stage.js';
 import { BuildContentSource, LocalBlobStore } from './store.js';
 
@@ -263,12 +263,10 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       const entries = await stepCache.export();
       emit({ type: 'cache-exported', time: Date.now(), reference: cacheTo, entries, durationMs: Date.now() - began });
     }
-    await stepCache.prune(cacheMaxBytes);
-    // Never what this build used (marked since it started); a failure costs disk, not the image.
-    const unusedSince = Math.min(started, Date.now() - unusedMaxAge * 1000);
-    for (const pruned of await Promise.allSettled([cache.prune(unusedSince), pruneCacheMounts(cacheDir, unusedSince)])) {
-      if (pruned.status === 'rejected') emit({ type: 'warning', time: Date.now(), message: `unused unpacked layers or cache mounts could not be removed: ${(pruned.reason as Error).message}` });
-    }
+    // Never what this build used (it started using it at `started`); a failure costs disk, not the image.
+    await pruneCache({ cacheDir, cacheMaxBytes, unusedMaxAgeSeconds: unusedMaxAge, keepUsedSince: started }).catch((err: unknown) => {
+      emit({ type: 'warning', time: Date.now(), message: `the cache directory could not be pruned: ${(err as Error).message}` });
+    });
     const size = manifest.descriptor.size + config.descriptor.size + layers.reduce((sum, l) => sum + l.size, 0);
     const durationMs = Date.now() - started;
     emit({ type: 'build-finished', time: Date.now(), digest: manifest.descriptor.digest, durationMs });

@@ -17,9 +17,11 @@ export interface PruneCacheOptions {
   /** Default: `defaultCacheDir()`. */
   readonly cacheDir?: string | undefined;
   /** Bound of the step entries and layer blobs, in bytes. Default `BUILD_DEFAULTS.cacheMaxBytes`; 0 removes them all. */
-  readonly maxBytes?: number | undefined;
+  readonly cacheMaxBytes?: number | undefined;
   /** Unpacked layers and RUN cache mounts unused for longer go. Default `BUILD_DEFAULTS.unusedMaxAgeSeconds`; 0 removes them all. */
   readonly unusedMaxAgeSeconds?: number | undefined;
+  /** Nothing used at or after this time (ms since the epoch) is removed: a build passes its start. Default: now. */
+  readonly keepUsedSince?: number | undefined;
 }
 
 export interface PruneCacheResult {
@@ -34,14 +36,14 @@ export interface PruneCacheResult {
 
 export async function pruneCache(options: PruneCacheOptions = {}): Promise<PruneCacheResult> {
   const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir());
-  const maxBytes = options.maxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BuildOptionsError(`maxBytes must be a whole number of bytes, got ${maxBytes}`);
+  const maxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${maxBytes}`);
   const maxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
   if (!Number.isFinite(maxAge) || maxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${maxAge}`);
-  const now = Date.now();
-  const since = now - maxAge * 1000;
+  const keep = options.keepUsedSince ?? Date.now();
+  const since = Math.min(keep, Date.now() - maxAge * 1000);
   const [steps, unpacked, cacheMounts] = await Promise.all([
-    LocalCacheStore.of(cacheDir).prune(maxBytes, now),
+    LocalCacheStore.of(cacheDir).prune(maxBytes, keep),
     new RootfsCache(cacheDir).prune(since),
     pruneCacheMounts(cacheDir, since),
   ]);

@@ -4,14 +4,14 @@ import type { Descriptor } from '../../oci/index.js';
 import type { RegistryRepository } from '../../registry/index.js';
 import type { CacheEntry } from './entry.js';
 import { cacheKey, firstDifference, inputDigest, type CacheInput } from './key.js';
-import type { LocalCacheStore, PruneResult } from './local.js';
+import type { LocalCacheStore } from './local.js';
 import type { ExportItem, RegistryCache } from './remote.js';
 import { StatIndex } from './stat-index.js';
 
 /**
  * The build cache as one build sees it: looks steps up (local store, then the registry caches),
- * explains misses, records what each step made, and at the end exports to the registry cache,
- * saves the stat indexes and prunes the local store.
+ * explains misses, records what each step made, and at the end exports to the registry cache
+ * and saves the stat indexes (the build prunes the cache directory: prune.ts).
  */
 
 /** Whether a step was taken from the cache, and if not, why. */
@@ -48,7 +48,6 @@ export class StepCache {
   readonly #options: StepCacheOptions;
   readonly #indexes = new Map<string, Promise<StatIndex>>();
   readonly #exports = new Map<string, ExportItem>();
-  readonly started = Date.now();
 
   constructor(options: StepCacheOptions) {
     this.#options = options;
@@ -141,11 +140,6 @@ export class StepCache {
     const remote = this.#options.remote;
     if (remote === undefined || this.#exports.size === 0) return 0;
     return remote.export([...this.#exports.values()], this.#options.signal);
-  }
-
-  /** Prunes the local store down to `maxBytes`, never removing what this build used. */
-  prune(maxBytes: number): Promise<PruneResult | undefined> {
-    return this.#options.local.prune(maxBytes, this.started);
   }
 
   #lineageId(position: StepPosition): string {

@@ -34,7 +34,7 @@ export const pruneCommand: Command = {
     const cacheDir = values['cache-dir'] === undefined ? defaultCacheDir(io.env) : resolvePath(io.cwd, values['cache-dir'] as string);
     const maxBytes = all ? 0 : values['max-size'] === undefined ? BUILD_DEFAULTS.cacheMaxBytes : parseSize(values['max-size'] as string, '--max-size');
     const unusedMaxAgeSeconds = all ? 0 : values['unused-for'] === undefined ? BUILD_DEFAULTS.unusedMaxAgeSeconds : parseDuration(values['unused-for'] as string, '--unused-for');
-    const result = await pruneCache({ cacheDir, maxBytes, unusedMaxAgeSeconds });
+    const result = await pruneCache({ cacheDir, cacheMaxBytes: maxBytes, unusedMaxAgeSeconds });
     const steps = result.steps;
     io.stdout.write(
       steps === undefined
