@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { LocalCacheStore, type PruneResult } from './cache/index.js';
 import { BuildOptionsError } from './errors.js';
@@ -40,6 +41,10 @@ export async function pruneCache(options: PruneCacheOptions = {}): Promise<Prune
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${maxBytes}`);
   const maxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
   if (!Number.isFinite(maxAge) || maxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${maxAge}`);
+  // A cache directory that does not exist has nothing to prune, and is not made by pruning it.
+  if (!(await stat(cacheDir).then((st) => st.isDirectory(), () => false))) {
+    return { cacheDir, steps: { removedEntries: 0, removedBlobs: 0, freedBytes: 0, keptBytes: 0 }, unpacked: 0, cacheMounts: 0 };
+  }
   const keep = options.keepUsedSince ?? Date.now();
   const since = Math.min(keep, Date.now() - maxAge * 1000);
   const [steps, unpacked, cacheMounts] = await Promise.all([

@@ -51,6 +51,14 @@ describe('stevedore prune', () => {
     expect(await buildOnce(context, cacheDir)).toEqual([false, false]);
   });
 
+  it('leaves a cache directory that does not exist alone (a mistyped --cache-dir makes nothing)', async () => {
+    const dir = await scratch();
+    const result = await stevedore(['prune', '--cache-dir', 'no-such-cache', '--all'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('removed 0 step entries');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('refuses bad sizes, durations and combinations with exit code 2', async () => {
     const dir = await scratch();
     for (const args of [['--max-size', 'lots'], ['--unused-for', '7 weeks'], ['--all', '--max-size', '1G'], ['extra']]) {
