@@ -4,7 +4,6 @@ import type { Transform } from 'node:stream';
 import pLimit from 'p-limit';
 import { AbortedError, throwIfAborted } from '../errors.js';
 import { planBuild, type BaseImageConfig, type BuildPlan, type DockerfileWarning, type PlanStage } from '../dockerfile/index.js';
-import type { HashedBytes } from '../layers/index.js';
 import {
   formatPlatform,
   parsePlatform,
@@ -15,6 +14,7 @@ import {
   timestampFromEpoch,
   type Descriptor,
   type Digest,
+  type HashedBytes,
   type Platform,
 } from '../oci/index.js';
 import { RegistryClientPool, type RegistryEvent } from '../registry/index.js';

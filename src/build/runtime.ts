@@ -1,7 +1,6 @@
 import type { Transform } from 'node:stream';
 import type { BuildPlan } from '../dockerfile/index.js';
-import type { HashedBytes } from '../layers/index.js';
-import type { Compression, Descriptor, ImageConfig, Platform } from '../oci/index.js';
+import type { Compression, Descriptor, HashedBytes, ImageConfig, Platform } from '../oci/index.js';
 import type { RunExecutor, Snapshotter } from './run/index.js';
 import type { CacheStatus, StepCache } from './cache/index.js';
 import type { BuildContextTree } from './context.js';

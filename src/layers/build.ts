@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, type Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AbortedError } from '../errors.js';
-import { DigestingStream, layerMediaType, type Compression, type Descriptor, type Digest } from '../oci/index.js';
+import { DigestingStream, layerMediaType, type Compression, type Descriptor, type Digest, type HashedBytes } from '../oci/index.js';
 import { COMPRESSION_DEFAULTS, compressor } from './compression.js';
 import type { LayerSource } from './entry.js';
 import { tarChunks } from './tar-writer.js';
@@ -21,20 +21,14 @@ export interface BuildLayerOptions {
   readonly mediaTypeFamily?: 'oci' | 'docker' | undefined;
   readonly signal?: AbortSignal | undefined;
   /**
-   * A pass-through stream placed between the blob's digest and `destination` (an upload of the
-   * blob while it is built); it must pass every byte on unchanged. A function is called with the
-   * blob's running hash, whose digest is final once every byte has passed: a tap that needs the
-   * digest at the end reads it there instead of hashing the bytes again.
+   * Makes a pass-through stream placed between the blob's digest and `destination` (an upload of
+   * the blob while it is built); it must pass every byte on unchanged. It is given the blob's
+   * running hash, final once every byte has passed: a tap that needs the digest at the end reads
+   * it there instead of hashing the bytes again.
    */
-  readonly tap?: Transform | ((blob: HashedBytes) => Transform) | undefined;
+  readonly tap?: ((blob: HashedBytes) => Transform) | undefined;
   /** Called as the archive grows, with the uncompressed bytes so far (once per chunk of about 256 KiB). */
   readonly onProgress?: ((uncompressedBytes: number) => void) | undefined;
-}
-
-/** Bytes hashed as they pass: the digest and size of everything that has passed so far. */
-export interface HashedBytes {
-  digest(): Digest;
-  readonly size: number;
 }
 
 /** What a layer build produced: everything a manifest and a config need. */
@@ -77,7 +71,7 @@ export async function buildLayer(source: LayerSource, destination: Writable, opt
     }
     const blob = new DigestingStream();
     const encoder = compressor(compression, { level: options.level, workers: options.workers });
-    const tap = typeof options.tap === 'function' ? options.tap(blob) : options.tap;
+    const tap = options.tap?.(blob);
     const streams = tap === undefined ? [tar, diff, encoder, blob, destination] : [tar, diff, encoder, blob, tap, destination];
     await pipeline(streams, signal === undefined ? {} : { signal });
     return { digest: blob.digest(), diffId: diff.digest(), size: blob.size, uncompressedSize: diff.size, mediaType };

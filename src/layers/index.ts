@@ -47,7 +47,7 @@ export {
 } from './compression.js';
 export { GzipEncoder, GZIP_BLOCK_SIZE, type GzipEncoderOptions } from './gzip.js';
 export { closeDeflateWorkers } from './deflate-pool.js';
-export { buildLayer, buildLayerFile, layerDescriptor, type BuildLayerOptions, type BuiltLayer, type HashedBytes } from './build.js';
+export { buildLayer, buildLayerFile, layerDescriptor, type BuildLayerOptions, type BuiltLayer } from './build.js';
 export {
   applyEntries,
   extractLayer,

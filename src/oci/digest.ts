@@ -48,8 +48,17 @@ export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm =
   return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}` as Digest;
 }
 
+/**
+ * Bytes hashed as they pass (a `Digester`, a `DigestingStream`): the digest and size of what has
+ * passed, final once the last byte has. Lets a consumer of the same bytes reuse the hash.
+ */
+export interface HashedBytes {
+  digest(): Digest;
+  readonly size: number;
+}
+
 /** An incremental hasher that also counts bytes; the digest is available once, at the end. */
-export class Digester {
+export class Digester implements HashedBytes {
   readonly algorithm: DigestAlgorithm;
   #hash: Hash;
   #size = 0;

@@ -11,6 +11,7 @@ import {
   type BlobContent,
   type Descriptor,
   type Digest,
+  type HashedBytes,
   type OperationOptions,
 } from '../oci/index.js';
 import { describeError, isTemporaryError, redactUrl, RegistryError } from './errors.js';
@@ -460,7 +461,7 @@ export interface UploadTapOptions extends OperationOptions {
    * The same bytes, hashed by the caller before they reach the tap (a layer build hashes its
    * blob anyway): read once the content has ended, instead of hashing every byte a second time.
    */
-  readonly hashed?: { digest(): Digest; readonly size: number } | undefined;
+  readonly hashed?: HashedBytes | undefined;
 }
 
 /** Bytes the tap holds for the network before it waits (the producer then waits too). */
@@ -491,7 +492,7 @@ export class BlobUploadTap extends Transform {
   /** The uploaded blob, once committed; rejects when the upload failed (never unhandled). */
   readonly done: Promise<StreamedBlob>;
   /** Hashes what passes, unless the caller already does (`hashed`). */
-  readonly #hashed: { digest(): Digest; readonly size: number } | undefined;
+  readonly #hashed: HashedBytes | undefined;
   readonly #digester: Digester | undefined;
   /** The request body: what the tap has handed to the upload and the upload has not sent yet. */
   readonly #body = new PassThrough({ highWaterMark: TAP_BUFFER });
