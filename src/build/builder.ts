@@ -30,7 +30,7 @@ import { BUILD_DEFAULTS, defaultCacheDir, type BuildOptions } from './options.js
 import { writeOutputs, type OutputRecord } from './output.js';
 import { layerBlob, RootfsCache, StageRootfs, type StageLayer } from './rootfs.js';
 import type { BuildRuntime, StageResult, StepRecord } from './runtime.js';
-import { pruneCache } from './prune.js';
+import { cacheBounds, pruneCache } from './prune.js';
 import { executeStage } from './stage.js';
 import { BuildContentSource, LocalBlobStore } from './store.js';
 
@@ -102,10 +102,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       signal,
       warn: (message) => emit({ type: 'warning', time: Date.now(), message }),
     });
-    const cacheMaxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
-    if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${cacheMaxBytes}`);
-    const unusedMaxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
-    if (!Number.isFinite(unusedMaxAge) || unusedMaxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${unusedMaxAge}`);
+    const bounds = cacheBounds(options);
     const store = await LocalBlobStore.open(join(workDir, 'store'));
     const content = new BuildContentSource(store);
     const cache = new RootfsCache(cacheDir, {
@@ -264,7 +261,7 @@ export async function runBuild(options: BuildOptions, emit: (event: BuildEvent) 
       emit({ type: 'cache-exported', time: Date.now(), reference: cacheTo, entries, durationMs: Date.now() - began });
     }
     // Never what this build used (it started using it at `started`); a failure costs disk, not the image.
-    await pruneCache({ cacheDir, cacheMaxBytes, unusedMaxAgeSeconds: unusedMaxAge, keepUsedSince: started }).catch((err: unknown) => {
+    await pruneCache({ cacheDir, ...bounds, keepUsedSince: started }).catch((err: unknown) => {
       emit({ type: 'warning', time: Date.now(), message: `the cache directory could not be pruned: ${(err as Error).message}` });
     });
     const size = manifest.descriptor.size + config.descriptor.size + layers.reduce((sum, l) => sum + l.size, 0);

@@ -35,12 +35,18 @@ export interface PruneCacheResult {
   readonly cacheMounts: number;
 }
 
+/** The cache directory's bounds as given, defaults filled in and checked (a build checks them before it starts). */
+export function cacheBounds(options: Pick<PruneCacheOptions, 'cacheMaxBytes' | 'unusedMaxAgeSeconds'>): { readonly cacheMaxBytes: number; readonly unusedMaxAgeSeconds: number } {
+  const cacheMaxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
+  if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${cacheMaxBytes}`);
+  const unusedMaxAgeSeconds = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
+  if (!Number.isFinite(unusedMaxAgeSeconds) || unusedMaxAgeSeconds < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${unusedMaxAgeSeconds}`);
+  return { cacheMaxBytes, unusedMaxAgeSeconds };
+}
+
 export async function pruneCache(options: PruneCacheOptions = {}): Promise<PruneCacheResult> {
   const cacheDir = resolvePath(options.cacheDir ?? defaultCacheDir());
-  const maxBytes = options.cacheMaxBytes ?? BUILD_DEFAULTS.cacheMaxBytes;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new BuildOptionsError(`cacheMaxBytes must be a whole number of bytes, got ${maxBytes}`);
-  const maxAge = options.unusedMaxAgeSeconds ?? BUILD_DEFAULTS.unusedMaxAgeSeconds;
-  if (!Number.isFinite(maxAge) || maxAge < 0) throw new BuildOptionsError(`unusedMaxAgeSeconds must be a number of seconds, got ${maxAge}`);
+  const { cacheMaxBytes: maxBytes, unusedMaxAgeSeconds: maxAge } = cacheBounds(options);
   // A cache directory that does not exist has nothing to prune, and is not made by pruning it.
   if (!(await stat(cacheDir).then((st) => st.isDirectory(), () => false))) {
     return { cacheDir, steps: { removedEntries: 0, removedBlobs: 0, freedBytes: 0, keptBytes: 0 }, unpacked: 0, cacheMounts: 0 };

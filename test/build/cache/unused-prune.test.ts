@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildEvent, BuildOptions } from '../../../src/build/index.js';
 import { RootfsCache } from '../../../src/build/rootfs.js';
+import { cacheBounds } from '../../../src/build/prune.js';
 import { pruneCacheMounts } from '../../../src/build/run-step.js';
 import { markUsed, pruneUnused } from '../../../src/build/unused.js';
 import { digestHex, digestOf, type Digest } from '../../../src/oci/index.js';
@@ -131,6 +132,17 @@ describe('builds and unpacked layers', () => {
     const again = await runBuild(options);
     expect(hits(again.events)).toEqual([false, false, false]);
     expect(again.result.digest).toBe(first.result.digest);
+  });
+});
+
+describe('cacheBounds', () => {
+  it('fills in the defaults and refuses bounds that are not sizes or ages', () => {
+    expect(cacheBounds({})).toEqual({ cacheMaxBytes: 10 * 1024 ** 3, unusedMaxAgeSeconds: 7 * 24 * 3600 });
+    expect(cacheBounds({ cacheMaxBytes: 0, unusedMaxAgeSeconds: 0 })).toEqual({ cacheMaxBytes: 0, unusedMaxAgeSeconds: 0 });
+    expect(() => cacheBounds({ cacheMaxBytes: -1 })).toThrow(/cacheMaxBytes must be a whole number of bytes/);
+    expect(() => cacheBounds({ cacheMaxBytes: 1.5 })).toThrow(/cacheMaxBytes/);
+    expect(() => cacheBounds({ unusedMaxAgeSeconds: Number.NaN })).toThrow(/unusedMaxAgeSeconds must be a number of seconds/);
+    expect(() => cacheBounds({ unusedMaxAgeSeconds: -60 })).toThrow(/unusedMaxAgeSeconds/);
   });
 });
 
