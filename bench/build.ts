@@ -21,7 +21,7 @@ import { build, type BuildEvent } from '../src/build/index.js';
 import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
-import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, parseSize, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 interface Workload {
   readonly name: string;
@@ -47,13 +47,6 @@ interface Row {
   readonly digest: string;
 }
 
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]i?B?)?$/i.exec(text.trim());
-  if (m === null) throw new Error(`invalid size ${JSON.stringify(text)} (e.g. 1G, 256M, 64K)`);
-  const unit = (m[2] ?? '').toUpperCase()[0];
-  const scale = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
-  return Math.round(Number(m[1]) * scale);
-}
 
 /** Deterministic pseudo-random bytes (AES-256-CTR of zeros under a key derived from `seed`). */
 function randomStream(seed: string): (length: number) => Buffer {

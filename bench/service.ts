@@ -26,7 +26,7 @@ import type { BuildSource } from '../src/api/gen/builder/BuildSource.js';
 import { build, closeDeflateWorkers, parseServiceConfig, type ImageBuildSource } from '../src/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
-import { machineNote, parseArgs, printTable, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, parseSize, printTable, writeJson } from './lib/report.js';
 
 const PROTO_DIR = join(import.meta.dirname, '../src/api/proto');
 
@@ -51,13 +51,6 @@ interface OverheadRow {
   readonly gitCloneSeconds: number;
 }
 
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)([KMG]i?B?)?$/i.exec(text.trim());
-  if (m === null) throw new Error(`invalid size ${JSON.stringify(text)} (e.g. 32M, 1G)`);
-  const unit = (m[2] ?? '').toUpperCase()[0];
-  const scale = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
-  return Math.round(Number(m[1]) * scale);
-}
 
 /** `files` files of seeded pseudo-random bytes (AES-256-CTR of zeros) totalling `bytes`, 100 per directory. */
 async function writeTree(dir: string, bytes: number, files: number): Promise<void> {

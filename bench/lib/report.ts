@@ -75,3 +75,12 @@ export function parseArgs(args: readonly string[]): Map<string, string> {
   }
   return out;
 }
+
+/** A size argument: `64K`, `256M`, `1G` (powers of 1024, `KiB`/`MB` spellings too, fractions allowed). */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMG]i?B?)?$/i.exec(text.trim());
+  if (m === null) throw new Error(`invalid size ${JSON.stringify(text)} (e.g. 1G, 256M, 64K)`);
+  const unit = (m[2] ?? '').toUpperCase()[0];
+  const scale = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
+  return Math.round(Number(m[1]) * scale);
+}
