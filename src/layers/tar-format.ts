@@ -35,7 +35,8 @@ const MAX_OCTAL_11 = 0o77777777777;
 
 const encoder = new TextEncoder();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const latin1 = new TextDecoder('latin1');
+/** Node's native Latin-1 slice, which takes any Uint8Array: one call per ASCII header field. */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 /** Number of bytes of padding after `size` bytes of content to reach a block boundary. */
 export function paddingFor(size: number): number {
@@ -122,6 +123,11 @@ function splitUstarName(name: string): { readonly prefix: string; readonly name:
   return undefined;
 }
 
+/** Adds a PAX record, making the map on the first (most entries need none). */
+function withRecord(pax: Map<string, Uint8Array> | undefined, key: string, value: Uint8Array): Map<string, Uint8Array> {
+  return (pax ?? new Map<string, Uint8Array>()).set(key, value);
+}
+
 function paxRecord(key: string, value: Uint8Array): Uint8Array {
   const body = encoder.encode(` ${key}=`);
   const rest = body.byteLength + value.byteLength + 1;
@@ -152,10 +158,17 @@ interface HeaderFields {
   readonly devminor: number;
 }
 
-function encodeUstar(f: HeaderFields): Uint8Array {
-  const block = new Uint8Array(BLOCK_SIZE);
-  const split = splitUstarName(f.name) ?? { prefix: '', name: f.name.slice(0, 100) };
-  writeString(block, 0, 100, split.name);
+/** Writes a ustar header block into `block` (every byte of it: a reused block is cleared first). */
+function encodeUstar(f: HeaderFields, block: Uint8Array = new Uint8Array(BLOCK_SIZE)): Uint8Array {
+  block.fill(0, 0, BLOCK_SIZE);
+  let name = f.name;
+  let prefix = '';
+  if (name.length > 100) {
+    const split = splitUstarName(name);
+    name = split?.name ?? name.slice(0, 100);
+    prefix = split?.prefix ?? '';
+  }
+  writeString(block, 0, 100, name);
   writeOctal(block, 100, 8, f.mode & 0o7777);
   writeNumber(block, 108, 8, f.uid);
   writeNumber(block, 116, 8, f.gid);
@@ -168,15 +181,17 @@ function encodeUstar(f: HeaderFields): Uint8Array {
   writeString(block, 297, 32, f.gname);
   writeNumber(block, 329, 8, f.devmajor);
   writeNumber(block, 337, 8, f.devminor);
-  writeString(block, 345, 155, split.prefix);
+  writeString(block, 345, 155, prefix);
   return finishBlock(block);
 }
 
 /**
  * The header block(s) of an entry: a PAX extended header (block, records, padding) when some
- * field needs one, then the ustar block. `entry.path` must already be normalised.
+ * field needs one, then the ustar block. `entry.path` must already be normalised. An entry that
+ * needs no PAX header is written into `block` when one is given (a writer reuses one block for
+ * every entry: a fresh 512-byte array per file is most of what a tar of small files allocates).
  */
-export function encodeHeader(entry: LayerEntry): Uint8Array {
+export function encodeHeader(entry: LayerEntry, block?: Uint8Array): Uint8Array {
   const name = entry.type === 'directory' ? `${entry.path}/` : entry.path;
   const linkname = entry.type === 'symlink' || entry.type === 'hardlink' ? (entry.linkname ?? '') : '';
   const size = entry.type === 'file' ? entry.size : 0;
@@ -184,37 +199,40 @@ export function encodeHeader(entry: LayerEntry): Uint8Array {
   const mtime = Math.floor(entry.mtime);
   const uname = entry.uname ?? '';
   const gname = entry.gname ?? '';
-  const pax = new Map<string, Uint8Array>();
+  let pax: Map<string, Uint8Array> | undefined;
 
   const asciiName = isAscii(name);
-  if (!asciiName || splitUstarName(name) === undefined) pax.set('path', encoder.encode(name));
-  if (!isAscii(linkname) || linkname.length > 100) pax.set('linkpath', encoder.encode(linkname));
-  if (size > MAX_OCTAL_11) pax.set('size', encoder.encode(String(size)));
-  if (entry.uid > MAX_OCTAL_7) pax.set('uid', encoder.encode(String(entry.uid)));
-  if (entry.gid > MAX_OCTAL_7) pax.set('gid', encoder.encode(String(entry.gid)));
-  if (mtime < 0 || mtime > MAX_OCTAL_11) pax.set('mtime', encoder.encode(String(mtime)));
-  if (!isAscii(uname) || uname.length > 32) pax.set('uname', encoder.encode(uname));
-  if (!isAscii(gname) || gname.length > 32) pax.set('gname', encoder.encode(gname));
-  for (const [key, value] of Object.entries(entry.xattrs ?? {})) pax.set(`SCHILY.xattr.${key}`, value);
+  if (!asciiName || (name.length > 100 && splitUstarName(name) === undefined)) pax = withRecord(pax, 'path', encoder.encode(name));
+  if (!isAscii(linkname) || linkname.length > 100) pax = withRecord(pax, 'linkpath', encoder.encode(linkname));
+  if (size > MAX_OCTAL_11) pax = withRecord(pax, 'size', encoder.encode(String(size)));
+  if (entry.uid > MAX_OCTAL_7) pax = withRecord(pax, 'uid', encoder.encode(String(entry.uid)));
+  if (entry.gid > MAX_OCTAL_7) pax = withRecord(pax, 'gid', encoder.encode(String(entry.gid)));
+  if (mtime < 0 || mtime > MAX_OCTAL_11) pax = withRecord(pax, 'mtime', encoder.encode(String(mtime)));
+  if (!isAscii(uname) || uname.length > 32) pax = withRecord(pax, 'uname', encoder.encode(uname));
+  if (!isAscii(gname) || gname.length > 32) pax = withRecord(pax, 'gname', encoder.encode(gname));
+  if (entry.xattrs !== undefined) for (const key in entry.xattrs) pax = withRecord(pax, `SCHILY.xattr.${key}`, entry.xattrs[key]!);
 
-  const ustar = encodeUstar({
-    name: asciiName ? name : asciiFallback(name, 100),
-    typeflag: TYPEFLAG[entry.type],
-    mode: entry.mode,
-    uid: entry.uid,
-    gid: entry.gid,
-    size,
-    mtime,
-    linkname: pax.has('linkpath') ? asciiFallback(linkname, 100) : linkname,
-    uname: pax.has('uname') ? asciiFallback(uname, 32) : uname,
-    gname: pax.has('gname') ? asciiFallback(gname, 32) : gname,
-    devmajor: entry.devmajor ?? 0,
-    devminor: entry.devminor ?? 0,
-  });
-  if (pax.size === 0) return ustar;
+  const ustar = encodeUstar(
+    {
+      name: asciiName ? name : asciiFallback(name, 100),
+      typeflag: TYPEFLAG[entry.type],
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      size,
+      mtime,
+      linkname: pax?.has('linkpath') ? asciiFallback(linkname, 100) : linkname,
+      uname: pax?.has('uname') ? asciiFallback(uname, 32) : uname,
+      gname: pax?.has('gname') ? asciiFallback(gname, 32) : gname,
+      devmajor: entry.devmajor ?? 0,
+      devminor: entry.devminor ?? 0,
+    },
+    block,
+  );
+  if (pax === undefined) return ustar;
 
   // Records in key order (as Go writes them), so the bytes do not depend on insertion order.
-  const records = [...pax.keys()].sort().map((key) => paxRecord(key, pax.get(key)!));
+  const records = [...pax].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, value]) => paxRecord(key, value));
   const recordBytes = records.reduce((n, r) => n + r.byteLength, 0);
   const base = entry.path.slice(entry.path.lastIndexOf('/') + 1);
   const paxHeader = encodeUstar({
@@ -303,8 +321,9 @@ function readCString(block: Uint8Array, offset: number, length: number, field: s
     if (block[end]! > 0x7f) ascii = false;
     end++;
   }
+  if (end === offset) return '';
   // Nearly every field is ASCII (names in PAX records are decoded elsewhere): skip the decoder.
-  if (ascii) return end - offset <= 64 ? String.fromCharCode(...block.subarray(offset, end)) : latin1.decode(block.subarray(offset, end));
+  if (ascii) return latin1Slice.call(block, offset, end);
   return decodeUtf8(block.subarray(offset, end), field, at);
 }
 
@@ -363,10 +382,11 @@ export function decodeHeader(block: Uint8Array, at: number): RawHeader {
     for (let i = 0; i < BLOCK_SIZE; i++) signed += i >= 148 && i < 156 ? 0x20 : (block[i]! << 24) >> 24;
     if (recorded !== signed) throw new InvalidArchiveError('header checksum mismatch (corrupt data, or not a tar stream)', undefined, at);
   }
-  const magic = String.fromCharCode(block[257]!, block[258]!, block[259]!, block[260]!, block[261]!, block[262]!);
+  // "ustar" (bytes, not a string: this runs for every entry of every layer read).
+  const ustar = block[257] === 0x75 && block[258] === 0x73 && block[259] === 0x74 && block[260] === 0x61 && block[261] === 0x72;
   let name = readCString(block, 0, 100, 'name', at);
   // POSIX ustar ("ustar\0") has a prefix field; GNU ("ustar ") uses those bytes for other data.
-  if (magic === 'ustar\0' && block[345] !== 0) name = `${readCString(block, 345, 155, 'prefix', at)}/${name}`;
+  if (ustar && block[262] === 0 && block[345] !== 0) name = `${readCString(block, 345, 155, 'prefix', at)}/${name}`;
   const typeflag = block[156]!;
   return {
     name,
@@ -378,10 +398,10 @@ export function decodeHeader(block: Uint8Array, at: number): RawHeader {
     size: readNumber(block, 124, 12, 'size', at),
     mtime: readNumber(block, 136, 12, 'mtime', at),
     linkname: readCString(block, 157, 100, 'linkname', at),
-    uname: magic.startsWith('ustar') ? readCString(block, 265, 32, 'uname', at) : '',
-    gname: magic.startsWith('ustar') ? readCString(block, 297, 32, 'gname', at) : '',
-    devmajor: magic.startsWith('ustar') ? readNumber(block, 329, 8, 'devmajor', at) : 0,
-    devminor: magic.startsWith('ustar') ? readNumber(block, 337, 8, 'devminor', at) : 0,
+    uname: ustar ? readCString(block, 265, 32, 'uname', at) : '',
+    gname: ustar ? readCString(block, 297, 32, 'gname', at) : '',
+    devmajor: ustar ? readNumber(block, 329, 8, 'devmajor', at) : 0,
+    devminor: ustar ? readNumber(block, 337, 8, 'devminor', at) : 0,
   };
 }
 

@@ -93,6 +93,19 @@ class ByteReader {
     }
   }
 
+  /**
+   * Exactly `n` bytes if the current chunk holds them, else `undefined` (then `read`). Small
+   * entries are read without an await: one per header and per file would cost more than the
+   * parsing (a RUN's changes can be tens of thousands of files).
+   */
+  readBuffered(n: number): Uint8Array | undefined {
+    if (this.#chunk.byteLength - this.#pos < n) return undefined;
+    const out = this.#chunk.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    this.offset += n;
+    return out;
+  }
+
   /** Exactly `n` bytes, or `undefined` at a clean end of stream; a partial read is an error. */
   async read(n: number): Promise<Uint8Array | undefined> {
     if (this.#pos === this.#chunk.byteLength && !(await this.#fill())) return undefined;
@@ -131,6 +144,7 @@ class ByteReader {
   }
 
   async skip(n: number): Promise<void> {
+    if (n === 0 || this.readBuffered(n) !== undefined) return;
     let left = n;
     while (left > 0) left -= (await this.next(left)).byteLength;
   }
@@ -171,7 +185,7 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, options: TarRea
     for (;;) {
       throwIfAborted(options.signal);
       const at = reader.offset;
-      const block = await reader.read(BLOCK_SIZE);
+      const block = reader.readBuffered(BLOCK_SIZE) ?? (await reader.read(BLOCK_SIZE));
       // A stream that simply ends at a header boundary is accepted, as Go's reader does.
       if (block === undefined) return;
       if (isZeroBlock(block)) {
@@ -218,15 +232,23 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, options: TarRea
       // type is header-only whatever its size field says (as in Go's and GNU's readers).
       const dataSize = header.type === 'file' || raw.type === 'gnu-dumpdir' ? header.size : 0;
       let remaining = header.type === 'file' ? header.size : 0;
-      const content: AsyncIterable<Uint8Array> = {
-        async *[Symbol.asyncIterator]() {
-          while (remaining > 0) {
-            const chunk = await reader.next(remaining);
-            remaining -= chunk.byteLength;
-            yield chunk;
-          }
-        },
-      };
+      // Content the current chunk holds whole is handed over as it is (no generator, no await).
+      const whole = remaining > 0 ? reader.readBuffered(remaining) : undefined;
+      let content: AsyncIterable<Uint8Array>;
+      if (whole !== undefined) {
+        remaining = 0;
+        content = new SingleChunk(whole);
+      } else {
+        content = {
+          async *[Symbol.asyncIterator]() {
+            while (remaining > 0) {
+              const chunk = await reader.next(remaining);
+              remaining -= chunk.byteLength;
+              yield chunk;
+            }
+          },
+        };
+      }
       yield { header: header.type === 'file' ? header : { ...header, size: 0 }, content };
       // Skip what the consumer left unread, then the padding.
       await reader.skip((header.type === 'file' ? remaining : dataSize) + paddingFor(dataSize));
@@ -234,6 +256,26 @@ export async function* readTar(input: AsyncIterable<Uint8Array>, options: TarRea
     }
   } finally {
     await reader.close();
+  }
+}
+
+/** An async iterable of one chunk: no generator and no closure per file. */
+class SingleChunk implements AsyncIterable<Uint8Array>, AsyncIterator<Uint8Array> {
+  #chunk: Uint8Array | undefined;
+
+  constructor(chunk: Uint8Array) {
+    this.#chunk = chunk;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.#chunk;
+    if (chunk === undefined) return Promise.resolve({ done: true, value: undefined });
+    this.#chunk = undefined;
+    return Promise.resolve({ done: false, value: chunk });
   }
 }
 

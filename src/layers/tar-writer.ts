@@ -65,6 +65,7 @@ class ChunkBatcher {
  */
 export async function* tarChunks(source: LayerSource, options: TarWriteOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
   const batcher = new ChunkBatcher();
+  const headerBlock = new Uint8Array(BLOCK_SIZE); // copied into the batch before it is reused
   for await (const entry of source) {
     throwIfAborted(options.signal);
     if (!isNormalizedPath(entry.path)) throw new LayerSourceError(entry.path, 'the entry path is not normalised (relative, no "", "." or ".." components)');
@@ -75,7 +76,7 @@ export async function* tarChunks(source: LayerSource, options: TarWriteOptions =
     if ((entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkname) {
       throw new LayerSourceError(entry.path, `a ${entry.type} needs a link target`);
     }
-    const headerReady = batcher.add(encodeHeader(entry));
+    const headerReady = batcher.add(encodeHeader(entry, headerBlock));
     if (headerReady !== undefined) yield* headerReady;
     if (entry.type !== 'file' || entry.size === 0) continue;
     if (entry.open === undefined) throw new LayerSourceError(entry.path, 'a non-empty file has no content');
