@@ -140,7 +140,7 @@ export async function createSnapshotter(options: CreateSnapshotterOptions = {}):
   if (chosen === undefined) throw unavailable(candidates, 'a RUN snapshot');
   if (chosen.name === 'overlay') {
     const overlay = await detectOverlay(options.workDir);
-    return new OverlaySnapshotter({ workDir: options.workDir, userxattr: overlay.userxattr });
+    return new OverlaySnapshotter({ workDir: options.workDir, userxattr: overlay.userxattr, volatile: overlay.volatile });
   }
   return new CopySnapshotter(options);
 }

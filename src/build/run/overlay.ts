@@ -16,6 +16,8 @@ export interface OverlaySnapshotterOptions {
   readonly workDir?: string | undefined;
   /** Mount with `userxattr` inside a user namespace. Default: when not root. */
   readonly userxattr?: boolean | undefined;
+  /** Mount with `volatile` (kernel 5.10 and later; see overlayMountOptions). Default: false. */
+  readonly volatile?: boolean | undefined;
 }
 
 export class OverlaySnapshotter implements Snapshotter {
@@ -48,6 +50,7 @@ export class OverlaySnapshotter implements Snapshotter {
       workDir: join(dir, 'work'),
       mountpoint: join(dir, 'merged'),
       userxattr: this.options.userxattr ?? process.getuid?.() !== 0,
+      volatile: this.options.volatile ?? false,
     };
     return new OverlaySnapshot(rootfs);
   }

@@ -15,20 +15,28 @@ import type { OverlayRootfs } from './types.js';
  * than a plain diff: `redirect_dir` (a renamed directory would only point at its lower copy),
  * `metacopy` (a chmod would copy metadata without data) and `index`. Inside a user namespace
  * `userxattr` is required, and those features are off by construction.
+ *
+ * `volatile` (where the kernel has it, 5.10 and later) stops overlayfs from syncing every file it
+ * copies up: that sync guards an upper directory that is mounted again after a crash, and a RUN's
+ * upper directory never is (an unfinished RUN's is deleted, a finished one's becomes a lower
+ * layer); the command's own writes were never synced either. It costs a journal commit per file:
+ * `chmod -R` over 1,000 files of a lower layer took 1.15 s with it, 0.08 s without (ext4).
  */
 export const OVERLAY_MAX_LAYERS = 500;
 
-export function overlayMountOptions(rootfs: Pick<OverlayRootfs, 'lowerDirs' | 'userxattr'>, links = 'l', upper = 'upper', work = 'work'): string {
+export function overlayMountOptions(rootfs: Pick<OverlayRootfs, 'lowerDirs' | 'userxattr' | 'volatile'>, links = 'l', upper = 'upper', work = 'work'): string {
   // overlayfs wants the topmost lower directory first; an empty stack mounts an empty directory.
   const lower = rootfs.lowerDirs.length === 0 ? 'empty' : rootfs.lowerDirs.map((_, i) => `${links}/${i}`).reverse().join(':');
   const features = rootfs.userxattr ? 'userxattr' : 'index=off,redirect_dir=off,metacopy=off';
-  return `lowerdir=${lower},upperdir=${upper},workdir=${work},${features}`;
+  return `lowerdir=${lower},upperdir=${upper},workdir=${work},${features}${rootfs.volatile ? ',volatile' : ''}`;
 }
 
 export interface OverlaySupport {
   readonly available: boolean;
   /** Mount inside a user namespace with `userxattr` (not root). */
   readonly userxattr: boolean;
+  /** The kernel takes the `volatile` option. */
+  readonly volatile: boolean;
   readonly reason?: string | undefined;
 }
 
@@ -50,25 +58,31 @@ export function detectOverlay(dir: string = tmpdir()): Promise<OverlaySupport> {
 
 async function probeOverlay(parent: string): Promise<OverlaySupport> {
   const userxattr = !isRoot();
-  if (process.platform !== 'linux') return { available: false, userxattr, reason: 'overlayfs needs Linux' };
+  const unavailable = (reason: string): OverlaySupport => ({ available: false, userxattr, volatile: false, reason });
+  if (process.platform !== 'linux') return unavailable('overlayfs needs Linux');
   const unshare = findExecutable('unshare');
   const mount = findExecutable('mount');
-  if (unshare === undefined || mount === undefined) return { available: false, userxattr, reason: 'unshare and mount (util-linux) are needed to mount overlayfs' };
+  if (unshare === undefined || mount === undefined) return unavailable('unshare and mount (util-linux) are needed to mount overlayfs');
   let dir: string;
   try {
     dir = await mkdtemp(join(parent, 'stevedore-overlay-probe-'));
   } catch (err) {
-    return { available: false, userxattr, reason: `cannot create a directory in ${parent}: ${(err as Error).message}` };
+    return unavailable(`cannot create a directory in ${parent}: ${(err as Error).message}`);
   }
   try {
     for (const sub of ['l/0', 'upper', 'work', 'merged']) await mkdir(join(dir, sub), { recursive: true });
-    const options = overlayMountOptions({ lowerDirs: [join(dir, 'l/0')], userxattr });
     const ns = userxattr ? ['--user', '--map-root-user', '--mount'] : ['--mount'];
-    const result = await runTool(unshare, [...ns, '--propagation', 'private', mount, '-t', 'overlay', '-o', options, 'overlay', 'merged'], { cwd: dir });
-    if (result.code === 0) return { available: true, userxattr };
-    return { available: false, userxattr, reason: `mounting overlayfs failed: ${result.stderr.trim() || `exit status ${result.code}`}` };
+    const tryMount = (volatile: boolean) => {
+      const options = overlayMountOptions({ lowerDirs: [join(dir, 'l/0')], userxattr, volatile });
+      return runTool(unshare, [...ns, '--propagation', 'private', mount, '-t', 'overlay', '-o', options, 'overlay', 'merged'], { cwd: dir });
+    };
+    // With `volatile` first; a kernel older than 5.10 refuses the option, not overlayfs.
+    if ((await tryMount(true)).code === 0) return { available: true, userxattr, volatile: true };
+    const result = await tryMount(false);
+    if (result.code === 0) return { available: true, userxattr, volatile: false };
+    return unavailable(`mounting overlayfs failed: ${result.stderr.trim() || `exit status ${result.code}`}`);
   } catch (err) {
-    return { available: false, userxattr, reason: `mounting overlayfs failed: ${(err as Error).message}` };
+    return unavailable(`mounting overlayfs failed: ${(err as Error).message}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -30,6 +30,8 @@ export interface OverlayRootfs {
   readonly mountpoint: string;
   /** Mount with `userxattr` (inside a user namespace): markers are `user.overlay.*`. */
   readonly userxattr: boolean;
+  /** Mount with `volatile`: no sync of copied-up files (see overlayMountOptions). */
+  readonly volatile: boolean;
 }
 
 export type Rootfs = DirectoryRootfs | OverlayRootfs;

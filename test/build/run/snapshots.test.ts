@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,12 +10,14 @@ import {
   OverlaySnapshotter,
   RuncExecutor,
   convertWhiteouts,
+  detectOverlay,
   writeOverlayMarkers,
   type RunExecutor,
   type Snapshotter,
 } from '../../../src/build/run/index.js';
 import { gnuTarEntries, gnuTarExtract, gnuTarHeaders } from '../../../src/build/run/gnutar.js';
 import { XattrOpaque } from '../../../src/build/run/layerstack.js';
+import { overlayMountOptions } from '../../../src/build/run/overlayfs.js';
 import { tarChunks, type LayerEntry } from '../../../src/layers/index.js';
 import { BASE_ENV, busyboxRoot, collect, fixTimes, mountsMentioning, removeDir, runOnce, tempDir, type CollectedEntry } from './fixtures.js';
 
@@ -27,6 +30,8 @@ let layer1: string;
 let snapTmp: string;
 const overlay = (): Snapshotter => new OverlaySnapshotter({ workDir: snapTmp });
 const copy = (): Snapshotter => new CopySnapshotter({ workDir: snapTmp });
+/** What the engine uses where the kernel has it (detectOverlay): no sync of copied-up files. */
+const volatileOverlay = (): Snapshotter => new OverlaySnapshotter({ workDir: snapTmp, volatile: true });
 
 /** `security.capability` for cap_net_raw+ep (struct vfs_cap_data, revision 2). */
 const NET_RAW_CAPABILITY = new Uint8Array([0x01, 0, 0, 0x02, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -64,6 +69,23 @@ afterAll(() => removeDir(base));
 function timeless(entries: readonly CollectedEntry[]): Omit<CollectedEntry, 'mtime'>[] {
   return entries.map(({ mtime: _mtime, ...rest }) => rest);
 }
+
+describe('overlayfs support', () => {
+  it('is found by mounting one, with volatile where the kernel has it (5.10 and later)', async () => {
+    const support = await detectOverlay(snapTmp);
+    expect(support).toMatchObject({ available: true, userxattr: false });
+    const [major = 0, minor = 0] = release().split('.').map(Number);
+    expect(support.volatile).toBe(major > 5 || (major === 5 && minor >= 10));
+    expect(readdirSync(snapTmp)).toEqual([]);
+  });
+
+  it('mount options name layers by index, with volatile only when asked', () => {
+    const rootfs = { lowerDirs: ['/a', '/b'], userxattr: false, volatile: false };
+    expect(overlayMountOptions(rootfs)).toBe('lowerdir=l/1:l/0,upperdir=upper,workdir=work,index=off,redirect_dir=off,metacopy=off');
+    expect(overlayMountOptions({ ...rootfs, volatile: true })).toBe('lowerdir=l/1:l/0,upperdir=upper,workdir=work,index=off,redirect_dir=off,metacopy=off,volatile');
+    expect(overlayMountOptions({ lowerDirs: [], userxattr: true, volatile: true })).toBe('lowerdir=empty,upperdir=upper,workdir=work,userxattr,volatile');
+  });
+});
 
 describe('overlay-format layers', () => {
   it('writeOverlayMarkers makes whiteout devices and opaque xattrs, keeping directory times', () => {
@@ -152,8 +174,11 @@ describe.each([
     ].join(' && ');
     const viaOverlay = await runOnce(executor, overlay(), lowers(), { args: ['sh', '-c', script] });
     const viaCopy = await runOnce(executor, copy(), lowers(), { args: ['sh', '-c', script] });
+    const viaVolatile = await runOnce(executor, volatileOverlay(), lowers(), { args: ['sh', '-c', script] });
     expect(viaOverlay.exitCode).toBe(0);
     expect(viaCopy.exitCode).toBe(0);
+    expect(viaVolatile.exitCode).toBe(0);
+    expect(timeless(viaVolatile.entries)).toEqual(timeless(viaOverlay.entries));
     expect(viaOverlay.stdout).toEqual(['/data:', 'append.txt', 'keep.txt', 'l1.txt', 'remove.txt', 'replaced', '', '/data/replaced:', 'new-in-l1.txt']);
     expect(viaCopy.stdout).toEqual(viaOverlay.stdout);
     expect(timeless(viaCopy.entries)).toEqual(timeless(viaOverlay.entries));
