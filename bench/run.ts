@@ -12,8 +12,9 @@
 //   (files) `FROM busybox` + five RUN steps: the first writes 50,000 files (50 directories of
 //       1,000), the next four change a few of them (modify, delete a directory, chmod a
 //       directory, count): the whole build, cold, against buildah's whole `bud`. One run each
-//       (a fresh cache directory and fresh buildah storage), `--runs` times (at most 3), medians; the tools
-//       take turns at going first, and nothing is deleted before the last run (see manyFiles).
+//       (a fresh cache directory and fresh buildah storage, each on an ext4 filesystem made for
+//       that build: bench/lib/filesystem.ts), `--runs` times (at most 3), medians; the tools take
+//       turns at going first.
 //   (apt) `FROM debian:bookworm` (debootstrap minbase, cached: test/fixtures/make-debian.ts) +
 //       `RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf
 //       /var/lib/apt/lists/*`, cold (a fresh cache directory / fresh buildah storage: the base
@@ -26,6 +27,7 @@ import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
 import { debianImage, debianUnavailable, pushDebianImage } from '../test/fixtures/make-debian.js';
+import { freshFilesystem } from './lib/filesystem.js';
 import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const MODES: readonly (readonly [ExecutorKind, SnapshotMode])[] = [
@@ -68,7 +70,6 @@ async function busyboxRegistry(scratch: string): Promise<{ registry: TestRegistr
 
 async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
   const { registry, base } = await busyboxRegistry(scratch);
-  const leftovers: string[] = [];
   try {
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -76,24 +77,30 @@ async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
       const context = join(scratch, `files-${i}`);
       await mkdir(context, { recursive: true });
       await writeFile(join(context, 'Dockerfile'), manyFilesDockerfile(`run-${i}`));
-      const workDir = join(scratch, `work-files-${i}`);
-      await mkdir(workDir, { recursive: true });
-      const stevedore = async (): Promise<void> => {
-        ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(scratch, `cache-files-${i}`), workDir, out: join(scratch, `out-files-${i}`) })).ms / 1000);
+      // Each build writes on a filesystem made for it (see freshFilesystem: buildah's deleted
+      // files would otherwise slow down whatever ran next); the tools take turns going first.
+      const onFreshFilesystem = async (name: string, build: (dir: string) => Promise<void>): Promise<void> => {
+        const fs = await freshFilesystem(scratch, `${name}-${i}`);
+        const dir = fs?.path ?? join(scratch, `${name}-${i}`);
+        try {
+          await runProcess('sync', []);
+          await build(dir);
+        } finally {
+          await fs?.release();
+        }
       };
-      const buildah = async (): Promise<void> => {
-        theirs.push((await buildahBud(join(scratch, `buildah-files-${i}`), context, base, `files-${i}`)) / 1000);
-      };
-      // Both tools write about 50,000 files: flush the other's dirty pages first, so neither pays
-      // for the other's writeback; and take turns at going first.
-      for (const tool of i % 2 === 0 ? [stevedore, buildah] : [buildah, stevedore]) {
-        await runProcess('sync', []);
-        await tool();
-      }
+      const stevedore = (): Promise<void> =>
+        onFreshFilesystem('stevedore', async (dir) => {
+          const workDir = join(dir, 'work');
+          await mkdir(workDir, { recursive: true });
+          ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(dir, 'cache'), workDir, out: join(dir, 'out') })).ms / 1000);
+        });
+      const buildah = (): Promise<void> =>
+        onFreshFilesystem('buildah', async (dir) => {
+          theirs.push((await buildahBud(join(dir, 'storage'), context, base, `files-${i}`)) / 1000);
+        });
+      for (const tool of i % 2 === 0 ? [stevedore, buildah] : [buildah, stevedore]) await tool();
       console.log(`  run ${i + 1} (${i % 2 === 0 ? 'stevedore' : 'buildah'} first): stevedore ${ours.at(-1)!.toFixed(2)} s, buildah ${theirs.at(-1)!.toFixed(2)} s`);
-      // Deleted at the end, not between runs: deleting ~300,000 files (with the disk's discards)
-      // slows the next run's writes by 2-3x, whichever tool it is.
-      leftovers.push(join(scratch, `buildah-files-${i}`), join(scratch, `cache-files-${i}`), join(scratch, `out-files-${i}`), workDir);
     }
     return [
       { tool: 'stevedore build (to an OCI layout)', seconds: median(ours), runs: ours },
@@ -101,7 +108,6 @@ async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
     ];
   } finally {
     await registry.stop();
-    await runProcess('rm', ['-rf', ...leftovers]).catch(() => undefined);
   }
 }
 
