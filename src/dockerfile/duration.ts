@@ -14,7 +14,7 @@ const UNITS: Readonly<Record<string, number>> = {
 const MAX_NANOS = 2 ** 63 - 1;
 
 /** Nanoseconds for a Go duration string (`1h30m`, `1.5s`, `300ms`); undefined if invalid. */
-export function parseGoDuration(input: string): number | undefined {
+export function parseGoDurationNanoseconds(input: string): number | undefined {
   let s = input;
   let negative = false;
   if (s.startsWith('-') || s.startsWith('+')) {

@@ -34,6 +34,7 @@ export type {
   VolumeInstruction,
   WorkdirInstruction,
 } from './instructions.js';
+export { parseGoDurationNanoseconds } from './duration.js';
 export { parseMount } from './mounts.js';
 export type { CacheSharing, MountSpec, MountType } from './mounts.js';
 export { DEFAULT_PATH_ENV, DEFAULT_SHELL, PROXY_ARGS, parseOnbuildTriggers, planBuild } from './plan.js';

@@ -1,4 +1,4 @@
-import { parseGoDuration } from './duration.js';
+import { parseGoDurationNanoseconds } from './duration.js';
 import { DockerfileError, DockerfileErrorCode, warning, type DockerfileWarning, type SourceRange } from './errors.js';
 import { FlagSet } from './flags.js';
 import { assignDefined } from './objects.js';
@@ -613,7 +613,7 @@ function parseHealthcheck(args: readonly string[], json: boolean, flags: FlagSet
   const interval = (name: string): number | undefined => {
     const text = flags.get(name);
     if (text === undefined || text === '') return undefined;
-    const ns = parseGoDuration(text);
+    const ns = parseGoDurationNanoseconds(text);
     if (ns === undefined) throw new DockerfileError(DockerfileErrorCode.INVALID_FLAG, `time: invalid duration ${goQuote(text)} for --${name}`);
     if (ns !== 0 && ns < MIN_INTERVAL) {
       throw new DockerfileError(DockerfileErrorCode.INVALID_FLAG, `Interval ${goQuote(name)} cannot be less than 1ms`);

@@ -1,3 +1,5 @@
+import { parseGoDurationNanoseconds } from '../dockerfile/index.js';
+
 /**
  * Go's `time.ParseDuration` syntax (mk3's config writes `refCache.interval` as `6h0m0s`): a
  * sequence of decimal numbers, each with a unit (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), with an
@@ -5,35 +7,9 @@
  * duration.
  */
 export function parseGoDuration(text: string): number | undefined {
-  let rest = text;
-  let sign = 1;
-  if (rest.startsWith('-') || rest.startsWith('+')) {
-    if (rest.startsWith('-')) sign = -1;
-    rest = rest.slice(1);
-  }
-  if (rest === '0') return 0;
-  if (rest === '') return undefined;
-  let total = 0;
-  const part = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
-  while (rest !== '') {
-    const match = part.exec(rest);
-    if (match === null) return undefined;
-    total += Number(match[1]) * UNIT_MS[match[2]!]!;
-    rest = rest.slice(match[0].length);
-  }
-  return sign * total;
+  const nanoseconds = parseGoDurationNanoseconds(text);
+  return nanoseconds === undefined ? undefined : nanoseconds / 1e6;
 }
-
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
 
 /** A duration for messages: `1h30m`, `45s`, `250ms`. */
 export function formatDuration(ms: number): string {
