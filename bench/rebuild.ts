@@ -13,7 +13,7 @@ import { build, type BuildEvent } from '../src/build/index.js';
 import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
-import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
+import { machineNote, parseArgs, parseSize, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const DOCKERFILE = [
   'ARG BASE',
@@ -25,12 +25,6 @@ const DOCKERFILE = [
   'COPY last/ /opt/app/last/',
   '',
 ].join('\n');
-
-function parseSize(text: string): number {
-  const match = /^(\d+)([KMG]?)$/i.exec(text);
-  if (match === null) throw new Error(`not a size: ${text}`);
-  return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] ?? '').toUpperCase() || ' ');
-}
 
 async function writeFiles(dir: string, count: number, bytes: number): Promise<void> {
   await mkdir(dir, { recursive: true });

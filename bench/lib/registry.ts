@@ -21,7 +21,7 @@ import { pack } from 'tar-stream';
 import { copyGraph, OCI, OciLayout, type Descriptor, type Digest } from '../../src/oci/index.js';
 import { anonymousCredentials, RegistryClient } from '../../src/registry/index.js';
 import { startRegistry, tempDir } from '../../test/harness/index.js';
-import { machineNote, parseArgs, printTable, writeJson } from './report.js';
+import { machineNote, parseArgs, parseSize, printTable, writeJson } from './report.js';
 
 type Direction = 'push' | 'pull';
 
@@ -257,14 +257,6 @@ async function measure(direction: Direction, workload: Workload, scratch: string
     await registry.stop();
   }
   return rows;
-}
-
-function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMG]i?B?)?$/i.exec(text.trim());
-  if (!match) throw new Error(`invalid size ${JSON.stringify(text)} (e.g. 256M, 1G)`);
-  const unit = (match[2] ?? '').toUpperCase()[0];
-  const factor = unit === 'K' ? 1024 : unit === 'M' ? 1024 ** 2 : unit === 'G' ? 1024 ** 3 : 1;
-  return Math.round(Number(match[1]) * factor);
 }
 
 function formatSize(bytes: number): string {
