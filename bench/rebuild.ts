@@ -5,7 +5,10 @@
 // served by a local registry), in three phases: a cold build (empty caches), a warm rebuild
 // (nothing changed: every step cached), and a rebuild after one file of the last COPY changed.
 // Stevedore writes its image to an OCI layout; buildah commits to its own storage. Nothing is
-// pushed. Printed as a table, and written as JSON with a note of the machine.
+// pushed. Each tool's cache and storage live on an ext4 filesystem made for it (see
+// bench/lib/filesystem.ts: buildah's deleted containers would otherwise slow down whatever
+// creates files next on this machine's disk); the context is read from the scratch directory.
+// Printed as a table, and written as JSON with a note of the machine.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +16,7 @@ import { build, type BuildEvent } from '../src/build/index.js';
 import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
+import { freshFilesystem, type FreshFilesystem } from './lib/filesystem.js';
 import { machineNote, parseArgs, parseSize, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const DOCKERFILE = [
@@ -46,6 +50,13 @@ export async function run(args: string[]): Promise<void> {
   const files = Number(flags.get('files') ?? 2000);
   const scratch = await tempDir('stevedore-bench-rebuild-');
   const registry = await startRegistry({ parentDirectory: scratch.path });
+  const filesystems: FreshFilesystem[] = [];
+  const ownFilesystem = async (name: string): Promise<string> => {
+    const fs = await freshFilesystem(scratch.path, name, 64);
+    if (fs === undefined) return scratch.path;
+    filesystems.push(fs);
+    return fs.path;
+  };
   try {
     const busyboxLayout = join(scratch.path, 'busybox');
     await pushBusyboxImage(await makeBusyboxImage({ dir: busyboxLayout }), `${registry.host}/library/busybox:latest`);
@@ -61,7 +72,8 @@ export async function run(args: string[]): Promise<void> {
     // rebuild. Real contexts are older than that; so is this one once the cold build starts.
     await new Promise((resolve) => setTimeout(resolve, 2500));
 
-    const cacheDir = join(scratch.path, 'stevedore-cache');
+    const ours = await ownFilesystem('stevedore');
+    const cacheDir = join(ours, 'stevedore-cache');
     const stevedore = async (): Promise<{ seconds: number; cached: number; steps: number }> => {
       const events: BuildEvent[] = [];
       const started = process.hrtime.bigint();
@@ -69,7 +81,7 @@ export async function run(args: string[]): Promise<void> {
         context,
         buildArgs: { BASE: base },
         registry: { insecureRegistries: [registry.host] },
-        outputs: [{ type: 'layout', dir: join(scratch.path, `out-${randomBytes(4).toString('hex')}`) }],
+        outputs: [{ type: 'layout', dir: join(ours, `out-${randomBytes(4).toString('hex')}`) }],
         cacheDir,
         onEvent: (e) => events.push(e),
       }).result;
@@ -77,7 +89,7 @@ export async function run(args: string[]): Promise<void> {
       const finished = events.filter((e): e is Extract<BuildEvent, { type: 'step-finished' }> => e.type === 'step-finished');
       return { seconds, cached: finished.filter((e) => e.cache.hit).length, steps: finished.length };
     };
-    const storage = join(scratch.path, 'buildah');
+    const storage = join(await ownFilesystem('buildah'), 'buildah');
     const buildahFlags = `--storage-driver vfs --root ${storage}/root --runroot ${storage}/runroot`;
     const buildah = async (): Promise<number> =>
       (await timeShell(`buildah ${buildahFlags} bud --layers --isolation chroot --tls-verify=false --quiet --build-arg BASE=${base} -t localhost/bench-rebuild ${context} >/dev/null`)).seconds;
@@ -101,6 +113,7 @@ export async function run(args: string[]): Promise<void> {
     await runProcess('rm', ['-rf', storage]).catch(() => undefined);
   } finally {
     await registry.stop();
+    for (const fs of filesystems) await fs.release();
     if (flags.get('keep') !== 'true') await scratch.remove();
     await closeDeflateWorkers();
   }
