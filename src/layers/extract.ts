@@ -1,6 +1,25 @@
 import { execFile } from 'node:child_process';
-import { constants, existsSync, type Stats } from 'node:fs';
-import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { copyFile, mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StevedoreError, throwIfAborted } from '../errors.js';
@@ -90,6 +109,21 @@ interface DirectoryMetadata {
   readonly header: TarHeader;
 }
 
+/**
+ * Files up to this size are written with synchronous calls on the event loop's thread; larger
+ * ones through the thread pool, so a big write that the disk makes wait never blocks the loop.
+ *
+ * Why synchronous at all: a small file is six system calls (open, write, fchown, fchmod,
+ * futimes, close) of 5-50 us each, and each call through the thread pool costs two thread
+ * hand-offs on top. On a VM those hand-offs cost more than the calls: Debian's minbase layer
+ * (9,000 entries) took 6.4-6.8 s to apply through the pool and 0.5 s with GNU tar, on a fresh
+ * ext4. The metadata calls (lstat, mkdir, symlink, chmod...) are synchronous for the same
+ * reason; removals (`rm -r` of a replaced tree can be large) and kernel copies stay in the pool.
+ */
+const SYNC_FILE_LIMIT = 64 * 1024;
+
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
 /** State of one layer being applied. */
 class Applier {
   readonly resolver: RootResolver;
@@ -138,11 +172,11 @@ class Applier {
       throw new UnsafeArchiveError('device', header.name, `${header.type} ${header.devmajor}:${header.devminor} refused (allowDevices is off)`);
     }
     if (header.type === 'symlink' && header.linkname === '') throw new InvalidArchiveError('symlink without a target', header.name, header.offset);
-    const linkTarget = header.type === 'hardlink' ? await this.#hardlinkTarget(header) : undefined;
+    const linkTarget = header.type === 'hardlink' ? this.#hardlinkTarget(header) : undefined;
 
-    const parentReal = (await this.resolver.directory(parent, true, header.name))!;
+    const parentReal = this.resolver.directory(parent, true, header.name)!;
     const target = join(this.resolver.absolute(parentReal), base);
-    const existing = await lstatOrUndefined(target);
+    const existing = lstatSync(target, { throwIfNoEntry: false });
     if (existing !== undefined && !(existing.isDirectory() && header.type === 'directory')) {
       // The layer spec: anything but dir-over-dir is removed, then recreated from the entry.
       await rm(target, { recursive: true, force: true });
@@ -150,9 +184,9 @@ class Applier {
     }
     switch (header.type) {
       case 'directory': {
-        if (existing === undefined || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
-        else if (!isRoot()) await chmod(target, (existing.mode & 0o7777) | 0o700); // so children can be written
-        const st = await lstat(target);
+        if (existing === undefined || !existing.isDirectory()) mkdirSync(target, { mode: 0o700 });
+        else if (!isRoot()) chmodSync(target, (existing.mode & 0o7777) | 0o700); // so children can be written
+        const st = lstatSync(target);
         // Mode, owner and times are set at the end: adding children changes a directory's mtime
         // and a read-only mode would stop us adding them.
         this.directories.push({ path, ino: st.ino, header });
@@ -163,41 +197,58 @@ class Applier {
         else await this.#file(target, header, content);
         return;
       case 'symlink':
-        await symlink(header.linkname, target);
-        if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
-        await lutimes(target, header.mtime, header.mtime);
+        symlinkSync(header.linkname, target);
+        if (this.preserveOwnership) lchownSync(target, header.uid, header.gid);
+        lutimesSync(target, header.mtime, header.mtime);
         return;
       case 'hardlink':
-        await link(linkTarget!, target);
+        linkSync(linkTarget!, target);
         return;
       case 'char-device':
       case 'block-device':
         // Node has no mknod(); coreutils' mknod is on every Linux this runs on.
         await execFileAsync('mknod', ['--', target, header.type === 'char-device' ? 'c' : 'b', String(header.devmajor), String(header.devminor)]);
-        await this.#metadata(target, header);
+        this.#metadata(target, header);
         return;
       case 'fifo':
         await execFileAsync('mknod', ['--', target, 'p']);
-        await this.#metadata(target, header);
+        this.#metadata(target, header);
         return;
     }
   }
 
   async #file(target: string, header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
     // O_EXCL | O_NOFOLLOW: whatever was at the path is gone, and nothing may have replaced it.
-    const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    if (header.size > SYNC_FILE_LIMIT) {
+      const handle = await open(target, CREATE_FLAGS, 0o600);
+      try {
+        for await (const chunk of content) {
+          let offset = 0;
+          while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        }
+        this.#fileMetadata(handle.fd, header);
+      } finally {
+        await handle.close();
+      }
+      return;
+    }
+    const fd = openSync(target, CREATE_FLAGS, 0o600);
     try {
       for await (const chunk of content) {
         let offset = 0;
-        while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        while (offset < chunk.byteLength) offset += writeSync(fd, chunk, offset, chunk.byteLength - offset);
       }
-      // Owner before mode: chown clears setuid and setgid bits.
-      if (this.preserveOwnership) await handle.chown(header.uid, header.gid);
-      await handle.chmod(header.mode);
-      await handle.utimes(header.mtime, header.mtime);
+      this.#fileMetadata(fd, header);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
+  }
+
+  /** Owner, mode and times of an open regular file; owner before mode: chown clears setuid and setgid bits. */
+  #fileMetadata(fd: number, header: TarHeader): void {
+    if (this.preserveOwnership) fchownSync(fd, header.uid, header.gid);
+    fchmodSync(fd, header.mode);
+    futimesSync(fd, header.mtime, header.mtime);
   }
 
   /**
@@ -215,26 +266,24 @@ class Applier {
     } finally {
       await source.close();
     }
-    const handle = await open(target, constants.O_WRONLY | constants.O_NOFOLLOW);
+    const fd = openSync(target, constants.O_WRONLY | constants.O_NOFOLLOW);
     try {
-      const { size } = await handle.stat();
+      const { size } = fstatSync(fd);
       if (size !== header.size) throw new LayerSourceError(header.name, `the file changed while it was copied (${size} bytes, ${header.size} planned)`);
-      if (this.preserveOwnership) await handle.chown(header.uid, header.gid);
-      await handle.chmod(header.mode);
-      await handle.utimes(header.mtime, header.mtime);
+      this.#fileMetadata(fd, header);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
-  async #metadata(target: string, header: TarHeader): Promise<void> {
-    if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
-    await chmod(target, header.mode);
-    await utimes(target, header.mtime, header.mtime);
+  #metadata(target: string, header: TarHeader): void {
+    if (this.preserveOwnership) lchownSync(target, header.uid, header.gid);
+    chmodSync(target, header.mode);
+    utimesSync(target, header.mtime, header.mtime);
   }
 
   /** A hardlink target inside the root: normalised like a name, parents resolved, never a directory. */
-  async #hardlinkTarget(header: TarHeader): Promise<string> {
+  #hardlinkTarget(header: TarHeader): string {
     let linkPath: string;
     try {
       linkPath = normalizeArchivePath(header.linkname);
@@ -244,9 +293,9 @@ class Applier {
     }
     if (linkPath === '') throw new InvalidArchiveError('hardlink without a target', header.name, header.offset);
     const { parent, base } = splitPath(linkPath);
-    const parentReal = await this.resolver.directory(parent, false, header.name);
+    const parentReal = this.resolver.directory(parent, false, header.name);
     const target = parentReal === undefined ? undefined : join(this.resolver.absolute(parentReal), base);
-    const st = target === undefined ? undefined : await lstatOrUndefined(target);
+    const st = target === undefined ? undefined : lstatSync(target, { throwIfNoEntry: false });
     if (target === undefined || st === undefined) throw new InvalidArchiveError(`hardlink target ${JSON.stringify(header.linkname)} does not exist`, header.name, header.offset);
     if (st.isDirectory()) throw new InvalidArchiveError(`hardlink target ${JSON.stringify(header.linkname)} is a directory`, header.name, header.offset);
     return target;
@@ -255,11 +304,11 @@ class Applier {
   /** `.wh.NAME`: delete NAME of the lower layers (what this layer itself made stays). */
   async #whiteout(parent: string, name: string, entry: string): Promise<void> {
     if (name === '' || name === '.' || name === '..') throw new UnsafeArchiveError('path-traversal', entry, 'whiteout of an invalid name');
-    const parentReal = await this.resolver.directory(parent, false, entry);
+    const parentReal = this.resolver.directory(parent, false, entry);
     if (parentReal === undefined) return;
     const victim = parent === '' ? name : `${parent}/${name}`;
     const target = join(this.resolver.absolute(parentReal), name);
-    const st = await lstatOrUndefined(target);
+    const st = lstatSync(target, { throwIfNoEntry: false });
     if (st === undefined) return;
     if (this.touched.has(victim)) {
       // Made (or entered) by this layer before its whiteout: only lower content goes.
@@ -272,53 +321,42 @@ class Applier {
 
   /** `.wh..wh..opq`: empty the directory of lower content, wherever the marker sits in the layer. */
   async #opaque(dir: string, entry: string): Promise<void> {
-    const real = await this.resolver.directory(dir, false, entry);
+    const real = this.resolver.directory(dir, false, entry);
     if (real === undefined) return;
     await this.#removeUntouched(dir, this.resolver.absolute(real));
   }
 
   async #removeUntouched(dir: string, abs: string): Promise<void> {
-    for (const name of await readdir(abs)) {
+    for (const name of readdirSync(abs)) {
       const child = dir === '' ? name : `${dir}/${name}`;
       const childAbs = join(abs, name);
       if (!this.touched.has(child)) {
-        const st = await lstat(childAbs);
+        const st = lstatSync(childAbs);
         await rm(childAbs, { recursive: true, force: true });
         if (st.isDirectory() || st.isSymbolicLink()) this.resolver.invalidate();
-      } else if ((await lstat(childAbs)).isDirectory()) {
+      } else if (lstatSync(childAbs).isDirectory()) {
         await this.#removeUntouched(child, childAbs);
       }
     }
   }
 
   /** Directory modes, owners and times, deepest first, on directories that are still the ones made. */
-  async finish(): Promise<void> {
+  finish(): void {
     for (let i = this.directories.length - 1; i >= 0; i--) {
       const { path, ino, header } = this.directories[i]!;
       const { parent, base } = splitPath(path);
-      const parentReal = await this.resolver.directory(parent, false, header.name);
+      const parentReal = this.resolver.directory(parent, false, header.name);
       if (parentReal === undefined) continue;
       const target = join(this.resolver.absolute(parentReal), base);
-      const st = await lstatOrUndefined(target);
+      const st = lstatSync(target, { throwIfNoEntry: false });
       // Replaced later in the layer (by a symlink, say): never chmod through it.
       if (st === undefined || !st.isDirectory() || st.ino !== ino) continue;
       try {
-        if (this.preserveOwnership) await lchown(target, header.uid, header.gid);
-        await chmod(target, header.mode);
-        await utimes(target, header.mtime, header.mtime);
+        this.#metadata(target, header);
       } catch (err) {
         throw new ExtractError(header.name, err);
       }
     }
-  }
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
   }
 }
 
@@ -344,7 +382,7 @@ export async function extractLayer(input: LayerInput | AsyncIterable<Uint8Array>
     entries++;
     await applier.entry(header, content);
   }
-  await applier.finish();
+  applier.finish();
   return { diffId: digester.digest(), uncompressedSize: digester.size, entries };
 }
 
@@ -405,7 +443,7 @@ export async function applyEntries(source: LayerSource, root: string, options: O
     // A failure or an abort: nothing may still be writing into the root when this returns.
     await Promise.allSettled(copying.values());
   }
-  await applier.finish();
+  applier.finish();
   return { entries, size };
 }
 

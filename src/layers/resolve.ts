@@ -1,4 +1,4 @@
-import { lstat, mkdir, readlink } from 'node:fs/promises';
+import { lstatSync, mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitPath } from './entry.js';
 import { InvalidArchiveError, UnsafeArchiveError } from './errors.js';
@@ -18,6 +18,9 @@ const MAX_SYMLINK_HOPS = 40;
  * replace what is there. Resolutions are cached by archive path; `invalidate()` must be called
  * whenever a directory or symlink is removed or replaced. Defends against hostile archives,
  * not against another process changing the tree during the extraction.
+ *
+ * Synchronous, as the extractor's other metadata calls (see extract.ts): one look-up per new
+ * directory, answered from the cache afterwards.
  */
 export class RootResolver {
   readonly #root: string;
@@ -46,20 +49,20 @@ export class RootResolver {
    * directories are created (mode 0755) when `create` is set, else `undefined` is returned.
    * `entry` names the archive entry in errors.
    */
-  async directory(dir: string, create: boolean, entry: string): Promise<string | undefined> {
+  directory(dir: string, create: boolean, entry: string): string | undefined {
     if (dir === '') return '';
     const cached = this.#cache.get(dir);
     if (cached !== undefined) return cached;
     const { parent, base } = splitPath(dir);
-    const parentReal = await this.directory(parent, create, entry);
+    const parentReal = this.directory(parent, create, entry);
     if (parentReal === undefined) return undefined;
-    const real = await this.#follow(parentReal === '' ? [] : parentReal.split('/'), [base], create, entry);
+    const real = this.#follow(parentReal === '' ? [] : parentReal.split('/'), [base], create, entry);
     if (real !== undefined) this.#cache.set(dir, real);
     return real;
   }
 
   /** Walks `pending` components from the real directory `resolved`, following symlinks. */
-  async #follow(resolved: string[], pending: string[], create: boolean, entry: string): Promise<string | undefined> {
+  #follow(resolved: string[], pending: string[], create: boolean, entry: string): string | undefined {
     let hops = 0;
     const queue = [...pending];
     const current = [...resolved];
@@ -71,16 +74,13 @@ export class RootResolver {
         continue;
       }
       const abs = join(this.#root, ...current, part);
-      let st;
-      try {
-        st = await lstat(abs);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st === undefined) {
         if (!create) return undefined;
         try {
-          await mkdir(abs, { mode: 0o755 });
+          mkdirSync(abs, { mode: 0o755 });
         } catch (mkdirErr) {
-          // Made meanwhile (files applied side by side under a parent that had no entry): look again.
+          // Made meanwhile by someone else: look again.
           if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
           queue.unshift(part);
           continue;
@@ -92,7 +92,7 @@ export class RootResolver {
         current.push(part);
       } else if (st.isSymbolicLink()) {
         if (++hops > MAX_SYMLINK_HOPS) throw new UnsafeArchiveError('symlink-loop', entry, `more than ${MAX_SYMLINK_HOPS} symlinks in the path`);
-        const target = await readlink(abs);
+        const target = readlinkSync(abs);
         if (target.startsWith('/')) current.length = 0;
         queue.unshift(...target.split('/'));
       } else {

@@ -278,6 +278,26 @@ describe('extractLayer on hostile archives', () => {
     await box.untouched();
   });
 
+  it('writes small files on the loop and large ones through the pool alike, whatever the input chunks', async () => {
+    // 64 KiB is the line between the two ways of writing (extract.ts, SYNC_FILE_LIMIT).
+    const sizes = [0, 1, 64 * 1024, 64 * 1024 + 1, 300_000];
+    const bodies = sizes.map((size, i) => Buffer.alloc(size, i + 1));
+    const tar = await handTar(sizes.map((_, i) => ({ name: `d/f${i}`, content: bodies[i]!, mode: 0o4750, ...(isRoot ? { uid: 1000 } : {}), mtime: new Date(7_000_000 + i * 1000) })));
+    for (const chunk of [333, 65_536, tar.byteLength]) {
+      const root = await dirs.make();
+      const pieces = Array.from({ length: Math.ceil(tar.byteLength / chunk) }, (_, i) => tar.subarray(i * chunk, (i + 1) * chunk));
+      const result = await extractLayer(Readable.from(pieces), root);
+      expect(result.entries).toBe(sizes.length);
+      for (const [i, body] of bodies.entries()) {
+        const path = join(root, `d/f${i}`);
+        expect((await readFile(path)).equals(body), `f${i}, chunks of ${chunk}`).toBe(true);
+        const st = await stat(path);
+        // The mode comes after the owner (chown clears setuid), and the time after the content.
+        expect([st.mode & 0o7777, st.mtimeMs, isRoot ? st.uid : 1000]).toEqual([0o4750, 7_000_000 + i * 1000, 1000]);
+      }
+    }
+  });
+
   it.runIf(isRoot)('records owners when running as root, and not when asked not to', async () => {
     const root = await dirs.make();
     await extract([{ name: 'owned', content: 'x', uid: 1234, gid: 5678, mode: 0o6755 }, { name: 'link', type: 'symlink', linkname: 'owned', uid: 42, gid: 43 }], root);
