@@ -18,7 +18,8 @@
 //   (apt) `FROM debian:bookworm` (debootstrap minbase, cached: test/fixtures/make-debian.ts) +
 //       `RUN apt-get update && apt-get install -y --no-install-recommends jq && rm -rf
 //       /var/lib/apt/lists/*`, cold (a fresh cache directory / fresh buildah storage: the base
-//       is pulled and unpacked in the timed run) and, for Stevedore, warm (base already unpacked).
+//       is pulled and unpacked in the timed run) and, for Stevedore, warm (base already unpacked);
+//       each tool on a filesystem made for it.
 //       Downloads come from the Debian mirror, so this one is noisy: one run each.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -247,14 +248,31 @@ async function apt(scratch: string): Promise<AptRow[] | string> {
     const base = `${registry.host}/library/debian:bookworm`;
     await pushDebianImage(image, base, { insecureRegistries: [registry.host] });
     const context = await oneRunContext(scratch, 'apt', APT_RUN);
-    const cacheDir = join(scratch, 'cache-apt');
-    const workDir = join(scratch, 'work-apt');
-    await mkdir(workDir, { recursive: true });
-    const cold = await stevedoreBuild(context, base, registry, { cacheDir, workDir, out: join(scratch, 'out-apt-cold') });
-    // Warm: the base is unpacked already; a changed RUN line so no build cache answers it.
-    const warmContext = await oneRunContext(scratch, 'apt-warm', `${APT_RUN} && true`);
-    const warm = await stevedoreBuild(warmContext, base, registry, { cacheDir, workDir, out: join(scratch, 'out-apt-warm') });
-    const buildahMs = await buildahBud(join(scratch, 'buildah-apt'), context, base, 'apt');
+    // Each tool writes on a filesystem made for it (see freshFilesystem).
+    const ours = await freshFilesystem(scratch, 'apt-stevedore');
+    const oursDir = ours?.path ?? scratch;
+    let cold: { ms: number; runStepMs: number };
+    let warm: { ms: number; runStepMs: number };
+    try {
+      const cacheDir = join(oursDir, 'cache-apt');
+      const workDir = join(oursDir, 'work-apt');
+      await mkdir(workDir, { recursive: true });
+      await runProcess('sync', []);
+      cold = await stevedoreBuild(context, base, registry, { cacheDir, workDir, out: join(oursDir, 'out-apt-cold') });
+      // Warm: the base is unpacked already; a changed RUN line so no build cache answers it.
+      const warmContext = await oneRunContext(scratch, 'apt-warm', `${APT_RUN} && true`);
+      warm = await stevedoreBuild(warmContext, base, registry, { cacheDir, workDir, out: join(oursDir, 'out-apt-warm') });
+    } finally {
+      await ours?.release();
+    }
+    const theirs = await freshFilesystem(scratch, 'apt-buildah');
+    let buildahMs: number;
+    try {
+      await runProcess('sync', []);
+      buildahMs = await buildahBud(join(theirs?.path ?? scratch, 'buildah-apt'), context, base, 'apt');
+    } finally {
+      await theirs?.release();
+    }
     return [
       { tool: 'stevedore, cold (base pulled and unpacked)', seconds: cold.ms / 1000, runStepSeconds: cold.runStepMs / 1000 },
       { tool: 'stevedore, warm (base unpacked before)', seconds: warm.ms / 1000, runStepSeconds: warm.runStepMs / 1000 },
