@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Duplex, PassThrough, Readable, pipeline, type Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { StevedoreError } from '../errors.js';
 import type { Compression } from '../oci/index.js';
@@ -128,7 +128,10 @@ export async function* decompress(input: AsyncIterable<Uint8Array>, compression:
     yield* rest;
     return;
   }
-  const engine: Transform = kind === 'gzip' ? createGunzip({ chunkSize: 128 * 1024 }) : new DecompressStream();
+  // gzip decompresses up to 4 MiB ahead of the consumer (zlib's stream options include the
+  // Transform's, which its type leaves out), so inflating in the thread pool overlaps with an
+  // extraction that writes files on this thread: Debian's base layer 1.8 s -> 1.4 s.
+  const engine: Transform = kind === 'gzip' ? createGunzip({ chunkSize: 128 * 1024, readableHighWaterMark: 4 * 1024 * 1024 } as ZlibOptions) : new DecompressStream();
   const source = Readable.from(rest, { objectMode: false });
   pipeline(source, engine, () => undefined);
   try {
