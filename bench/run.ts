@@ -28,7 +28,7 @@ import { closeDeflateWorkers } from '../src/layers/index.js';
 import { run as runProcess, startRegistry, tempDir, type TestRegistry } from '../test/harness/index.js';
 import { makeBusyboxImage, pushBusyboxImage } from '../test/fixtures/make-busybox.js';
 import { debianImage, debianUnavailable, pushDebianImage } from '../test/fixtures/make-debian.js';
-import { freshFilesystem } from './lib/filesystem.js';
+import { onFreshFilesystem } from './lib/filesystem.js';
 import { machineNote, parseArgs, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 const MODES: readonly (readonly [ExecutorKind, SnapshotMode])[] = [
@@ -80,24 +80,14 @@ async function manyFiles(scratch: string, runs: number): Promise<FilesRow[]> {
       await writeFile(join(context, 'Dockerfile'), manyFilesDockerfile(`run-${i}`));
       // Each build writes on a filesystem made for it (see freshFilesystem: buildah's deleted
       // files would otherwise slow down whatever ran next); the tools take turns going first.
-      const onFreshFilesystem = async (name: string, build: (dir: string) => Promise<void>): Promise<void> => {
-        const fs = await freshFilesystem(scratch, `${name}-${i}`);
-        const dir = fs?.path ?? join(scratch, `${name}-${i}`);
-        try {
-          await runProcess('sync', []);
-          await build(dir);
-        } finally {
-          await fs?.release();
-        }
-      };
       const stevedore = (): Promise<void> =>
-        onFreshFilesystem('stevedore', async (dir) => {
+        onFreshFilesystem(scratch, `stevedore-${i}`, async (dir) => {
           const workDir = join(dir, 'work');
           await mkdir(workDir, { recursive: true });
           ours.push((await stevedoreBuild(context, base, registry, { cacheDir: join(dir, 'cache'), workDir, out: join(dir, 'out') })).ms / 1000);
         });
       const buildah = (): Promise<void> =>
-        onFreshFilesystem('buildah', async (dir) => {
+        onFreshFilesystem(scratch, `buildah-${i}`, async (dir) => {
           theirs.push((await buildahBud(join(dir, 'storage'), context, base, `files-${i}`)) / 1000);
         });
       for (const tool of i % 2 === 0 ? [stevedore, buildah] : [buildah, stevedore]) await tool();
@@ -249,30 +239,17 @@ async function apt(scratch: string): Promise<AptRow[] | string> {
     await pushDebianImage(image, base, { insecureRegistries: [registry.host] });
     const context = await oneRunContext(scratch, 'apt', APT_RUN);
     // Each tool writes on a filesystem made for it (see freshFilesystem).
-    const ours = await freshFilesystem(scratch, 'apt-stevedore');
-    const oursDir = ours?.path ?? scratch;
-    let cold: { ms: number; runStepMs: number };
-    let warm: { ms: number; runStepMs: number };
-    try {
-      const cacheDir = join(oursDir, 'cache-apt');
-      const workDir = join(oursDir, 'work-apt');
+    const { cold, warm } = await onFreshFilesystem(scratch, 'apt-stevedore', async (dir) => {
+      const cacheDir = join(dir, 'cache-apt');
+      const workDir = join(dir, 'work-apt');
       await mkdir(workDir, { recursive: true });
-      await runProcess('sync', []);
-      cold = await stevedoreBuild(context, base, registry, { cacheDir, workDir, out: join(oursDir, 'out-apt-cold') });
+      const cold = await stevedoreBuild(context, base, registry, { cacheDir, workDir, out: join(dir, 'out-apt-cold') });
       // Warm: the base is unpacked already; a changed RUN line so no build cache answers it.
       const warmContext = await oneRunContext(scratch, 'apt-warm', `${APT_RUN} && true`);
-      warm = await stevedoreBuild(warmContext, base, registry, { cacheDir, workDir, out: join(oursDir, 'out-apt-warm') });
-    } finally {
-      await ours?.release();
-    }
-    const theirs = await freshFilesystem(scratch, 'apt-buildah');
-    let buildahMs: number;
-    try {
-      await runProcess('sync', []);
-      buildahMs = await buildahBud(join(theirs?.path ?? scratch, 'buildah-apt'), context, base, 'apt');
-    } finally {
-      await theirs?.release();
-    }
+      const warm = await stevedoreBuild(warmContext, base, registry, { cacheDir, workDir, out: join(dir, 'out-apt-warm') });
+      return { cold, warm };
+    });
+    const buildahMs = await onFreshFilesystem(scratch, 'apt-buildah', (dir) => buildahBud(join(dir, 'buildah-apt'), context, base, 'apt'));
     return [
       { tool: 'stevedore, cold (base pulled and unpacked)', seconds: cold.ms / 1000, runStepSeconds: cold.runStepMs / 1000 },
       { tool: 'stevedore, warm (base unpacked before)', seconds: warm.ms / 1000, runStepSeconds: warm.runStepMs / 1000 },

@@ -13,7 +13,7 @@ import { OCI } from '../src/oci/index.js';
 import { buildLayerFile, closeDeflateWorkers, directorySource, extractLayer } from '../src/layers/index.js';
 import { run as runProcess, tempDir } from '../test/harness/index.js';
 import { generateTree } from '../test/fixtures/tree.js';
-import { freshFilesystem } from './lib/filesystem.js';
+import { onFreshFilesystem } from './lib/filesystem.js';
 import { machineNote, parseArgs, parseSize, printTable, resultFile, timeShell, writeJson } from './lib/report.js';
 
 export async function run(args: string[]): Promise<void> {
@@ -30,18 +30,10 @@ export async function run(args: string[]): Promise<void> {
 
     const ours: number[] = [];
     const theirs: number[] = [];
-    const onFreshFilesystem = async (name: string, extract: (dir: string) => Promise<number>): Promise<number> => {
-      const fs = await freshFilesystem(scratch.path, name);
-      try {
-        await runProcess('sync', []);
-        return await extract(join(fs?.path ?? scratch.path, `${name}-root`));
-      } finally {
-        await fs?.release();
-      }
-    };
     const stevedore = async (i: number): Promise<void> => {
       ours.push(
-        await onFreshFilesystem(`stevedore-${i}`, async (dir) => {
+        await onFreshFilesystem(scratch.path, `stevedore-${i}`, async (root) => {
+          const dir = join(root, 'root');
           const started = process.hrtime.bigint();
           const result = await extractLayer({ content: () => createReadStream(blob), mediaType: OCI.layerGzip }, dir);
           if (result.diffId !== layer.diffId) throw new Error(`extracted diffID ${result.diffId}, built ${layer.diffId}`);
@@ -51,10 +43,7 @@ export async function run(args: string[]): Promise<void> {
     };
     const tar = async (i: number): Promise<void> => {
       theirs.push(
-        await onFreshFilesystem(`tar-${i}`, async (dir) => {
-          await runProcess('mkdir', ['-p', dir]);
-          return (await timeShell(`tar -xzf ${blob} -C ${dir}`)).seconds;
-        }),
+        await onFreshFilesystem(scratch.path, `tar-${i}`, async (dir) => (await timeShell(`tar -xzf ${blob} -C ${dir}`)).seconds),
       );
     };
     for (let i = 0; i < runs; i++) {

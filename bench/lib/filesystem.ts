@@ -47,6 +47,23 @@ export async function freshFilesystem(scratch: string, name: string, sizeGiB = 1
   };
 }
 
+/**
+ * Runs `use` with a directory on a fresh filesystem (a directory `name` of `scratch` where none
+ * can be made), after a `sync` so that earlier writes are not flushed during the timed part, and
+ * takes the filesystem away afterwards.
+ */
+export async function onFreshFilesystem<T>(scratch: string, name: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const fs = await freshFilesystem(scratch, name);
+  try {
+    const dir = fs?.path ?? join(scratch, name);
+    await mkdir(dir, { recursive: true });
+    await run('sync', []);
+    return await use(dir);
+  } finally {
+    await fs?.release();
+  }
+}
+
 let warned = false;
 function warnOnce(message: string): void {
   if (warned) return;
