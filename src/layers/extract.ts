@@ -219,28 +219,21 @@ class Applier {
 
   async #file(target: string, header: TarHeader, content: AsyncIterable<Uint8Array>): Promise<void> {
     // O_EXCL | O_NOFOLLOW: whatever was at the path is gone, and nothing may have replaced it.
-    if (header.size > SYNC_FILE_LIMIT) {
-      const handle = await open(target, CREATE_FLAGS, 0o600);
-      try {
-        for await (const chunk of content) {
-          let offset = 0;
-          while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
-        }
-        this.#fileMetadata(handle.fd, header);
-      } finally {
-        await handle.close();
-      }
-      return;
-    }
-    const fd = openSync(target, CREATE_FLAGS, 0o600);
+    // A large file goes through the thread pool (a FileHandle), a small one is written here.
+    const handle = header.size > SYNC_FILE_LIMIT ? await open(target, CREATE_FLAGS, 0o600) : undefined;
+    const fd = handle?.fd ?? openSync(target, CREATE_FLAGS, 0o600);
     try {
       for await (const chunk of content) {
         let offset = 0;
-        while (offset < chunk.byteLength) offset += writeSync(fd, chunk, offset, chunk.byteLength - offset);
+        while (offset < chunk.byteLength) {
+          const length = chunk.byteLength - offset;
+          offset += handle === undefined ? writeSync(fd, chunk, offset, length) : (await handle.write(chunk, offset, length)).bytesWritten;
+        }
       }
       this.#fileMetadata(fd, header);
     } finally {
-      closeSync(fd);
+      if (handle === undefined) closeSync(fd);
+      else await handle.close();
     }
   }
 
