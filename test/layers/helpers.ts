@@ -43,6 +43,11 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/** `bytes` as a stream of `size`-byte chunks (the last one shorter): input cut anywhere. */
+export async function* inChunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.byteLength; at += size) yield bytes.subarray(at, at + size);
+}
+
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

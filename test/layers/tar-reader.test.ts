@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readTar, tarChunks, type LayerEntry } from '../../src/layers/index.js';
+import { collect, inChunks } from './helpers.js';
 
 // readTar hands over content the current input chunk holds whole without awaiting, and reads
 // the rest as it arrives: however the stream is cut, the same entries and bytes come out.
@@ -28,15 +29,9 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 async function archive(): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of tarChunks((async function* () {
+  return collect(tarChunks((async function* () {
     yield* entries();
-  })())) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
-async function* cut(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < bytes.byteLength; at += size) yield bytes.slice(at, at + size);
+  })()));
 }
 
 describe('readTar over a stream cut anywhere', () => {
@@ -45,7 +40,7 @@ describe('readTar over a stream cut anywhere', () => {
     const expected = entries();
     for (const size of [1, 7, 511, 512, 513, 4096, 65_536, tar.byteLength]) {
       const seen: { name: string; size: number; content: Buffer }[] = [];
-      for await (const { header, content: body } of readTar(cut(tar, size))) {
+      for await (const { header, content: body } of readTar(inChunks(tar, size))) {
         const parts: Uint8Array[] = [];
         for await (const chunk of body) parts.push(Buffer.from(chunk)); // views of the input: copied
         seen.push({ name: header.name, size: header.size, content: Buffer.concat(parts) });
@@ -64,7 +59,7 @@ describe('readTar over a stream cut anywhere', () => {
     for (const size of [1, 513, 4096, tar.byteLength]) {
       const names: string[] = [];
       let turn = 0;
-      for await (const { header, content: body } of readTar(cut(tar, size))) {
+      for await (const { header, content: body } of readTar(inChunks(tar, size))) {
         names.push(header.name);
         // Every other file: read one chunk and stop; the others are not read at all.
         if (turn++ % 2 === 0) for await (const _chunk of body) break;
