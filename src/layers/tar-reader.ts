@@ -109,13 +109,8 @@ class ByteReader {
   /** Exactly `n` bytes, or `undefined` at a clean end of stream; a partial read is an error. */
   async read(n: number): Promise<Uint8Array | undefined> {
     if (this.#pos === this.#chunk.byteLength && !(await this.#fill())) return undefined;
-    const available = this.#chunk.byteLength - this.#pos;
-    if (available >= n) {
-      const out = this.#chunk.subarray(this.#pos, this.#pos + n);
-      this.#pos += n;
-      this.offset += n;
-      return out;
-    }
+    const buffered = this.readBuffered(n);
+    if (buffered !== undefined) return buffered;
     const out = new Uint8Array(n);
     let have = 0;
     while (have < n) {
